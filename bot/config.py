@@ -1,0 +1,157 @@
+"""Configuration: `configs/default.yaml` overlaid by `PETMATCH_*` environment variables.
+
+Built once by the CLI and passed down; there is no module-level settings object.
+Nested keys use `__` in the environment: `PETMATCH_VK__RATE_LIMIT_PER_SECOND=2`.
+The VK token is read only from `PETMATCH_VK__TOKEN` or the file named by
+`PETMATCH_VK__TOKEN_FILE`; it is a `SecretStr`, so it never prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PACKAGE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VkSettings(_Section):
+    api_url: str = "https://api.vk.ru/method/"
+    api_version: str = "5.199"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    rate_limit_per_second: float = Field(3.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_base_seconds: float = Field(0.5, ge=0)
+    backoff_max_seconds: float = Field(30.0, ge=0)
+    request_timeout_seconds: float = Field(20.0, gt=0)
+    daily_wall_get_quota: int = Field(5000, gt=0)
+    walls_per_execute: int = Field(25, ge=1, le=25)
+    captcha_pause_hours: float = Field(6.0, ge=0)
+    method_pause_hours: float = Field(24.0, ge=0)
+    inaccessible_recheck_hours: float = Field(24.0, ge=0)
+    photo_hosts: tuple[str, ...] = ("userapi.com", "vk.com", "vk.me", "vkuserphoto.ru", "vk-cdn.net")
+    max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
+    max_photo_pixels: int = Field(40_000_000, gt=0)
+    photo_timeout_seconds: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _read_token_file(self) -> VkSettings:
+        if self.token is None and self.token_file is not None:
+            text = Path(self.token_file).read_text(encoding="utf-8").strip()
+            object.__setattr__(self, "token", SecretStr(text))
+        return self
+
+
+class PollingSettings(_Section):
+    interval_minutes: float = Field(15.0, gt=0)
+    page_size: int = Field(100, ge=1, le=100)
+    max_pages: int = Field(10, ge=1)
+    edited_window_hours: float = Field(48.0, ge=0)
+    reindex_cron: str = "30 4 * * *"
+
+
+class SegmentationSettings(_Section):
+    backend: str = "u2netp"
+    min_crop_pixels: int = Field(48 * 48, ge=1)
+    pointrend_weights: Path | None = None
+
+
+class ReidSettings(_Section):
+    model: str = "efficientnet_lite0"
+    weights: Path | None = None
+    batch_size: int = Field(16, ge=1)
+
+
+class MatchingSettings(_Section):
+    target_precision: float = Field(0.95, gt=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)
+    margin: float = Field(0.05, ge=0, le=1)
+    time_window_days: float = Field(60.0, gt=0)
+    reverse_gap_days: float = Field(2.0, ge=0)
+    max_distance_km: float = Field(50.0, gt=0)
+    top_k: int = Field(20, ge=1)
+
+
+class CommentingSettings(_Section):
+    dry_run: bool = False
+    daily_cap: int = Field(30, ge=0)
+    min_gap_seconds: float = Field(120.0, ge=0)
+    quiet_hours: tuple[int, int] | None = (23, 8)
+    timezone: str = "Europe/Moscow"
+    template_file: Path = Path("configs/comment_templates.yaml")
+
+
+class Settings(BaseSettings):
+    """Everything petmatch reads from the outside world, in one object."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PETMATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///var/petmatch.db"
+    var_dir: Path = Path("var")
+    log_level: str = "INFO"
+    vk: VkSettings = VkSettings()
+    polling: PollingSettings = PollingSettings()
+    segmentation: SegmentationSettings = SegmentationSettings()
+    reid: ReidSettings = ReidSettings()
+    matching: MatchingSettings = MatchingSettings()
+    commenting: CommentingSettings = CommentingSettings()
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.var_dir / "photos"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.var_dir / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.var_dir / "index"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = _config_file()
+        return (
+            init_settings,
+            env_settings,
+            file_secret_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
+        )
+
+
+def _config_file() -> Path | None:
+    import os
+
+    explicit = os.environ.get("PETMATCH_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return PACKAGE_CONFIG if PACKAGE_CONFIG.exists() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings: YAML file, then environment, then explicit overrides."""
+    return Settings(**overrides)
