@@ -41,7 +41,9 @@ class VkSettings(_Section):
     captcha_pause_hours: float = Field(6.0, ge=0)
     method_pause_hours: float = Field(24.0, ge=0)
     inaccessible_recheck_hours: float = Field(24.0, ge=0)
-    photo_hosts: tuple[str, ...] = ("userapi.com", "vk.com", "vk.me", "vkuserphoto.ru", "vk-cdn.net")
+    photo_hosts: tuple[str, ...] = (
+        "userapi.com", "vk.com", "vk.me", "vkuserphoto.ru", "vk-cdn.net",
+    )
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(40_000_000, gt=0)
     photo_timeout_seconds: float = Field(20.0, gt=0)
@@ -113,17 +115,18 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     commenting: CommentingSettings = CommentingSettings()
 
-    @property
-    def photos_dir(self) -> Path:
-        return self.var_dir / "photos"
+    # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
+    # a Docker image while photos and the index live on a volume).
+    photos_dir: Path | None = None
+    models_dir: Path | None = None
+    index_dir: Path | None = None
 
-    @property
-    def models_dir(self) -> Path:
-        return self.var_dir / "models"
-
-    @property
-    def index_dir(self) -> Path:
-        return self.var_dir / "index"
+    @model_validator(mode="after")
+    def _default_dirs(self) -> Settings:
+        for name in ("photos", "models", "index"):
+            if getattr(self, f"{name}_dir") is None:
+                object.__setattr__(self, f"{name}_dir", self.var_dir / name)
+        return self
 
     @classmethod
     def settings_customise_sources(
