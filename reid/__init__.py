@@ -1,5 +1,6 @@
 """Re-identification: crops in, L2-normalized vectors out, plus evaluation and calibration."""
 
+from reid import _efficientnet  # noqa: F401  (registers the `efficientnet_lite0` backend)
 from reid._base import (
     Embedder,
     Embeddings,
@@ -7,11 +8,42 @@ from reid._base import (
     build_embedder,
     register_embedder,
 )
+from reid._efficientnet import EFFICIENTNET_LITE0_ID, efficientnet_lite0_path
+from reid._ort import (
+    InferenceSession,
+    OnnxModelSpec,
+    OrtEmbedder,
+    SessionFactory,
+    l2_normalize,
+    load_onnx_embedder,
+    ort_session,
+    sidecar_path,
+)
+from reid._preprocess import IMAGENET_MEAN, IMAGENET_STD, letterbox, prepare_batch, stretch
+from reid.errors import ModelConfigError, ModelNotFoundError, ReidError
 
 __all__ = [
+    "EFFICIENTNET_LITE0_ID",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "Embedder",
     "Embeddings",
+    "InferenceSession",
+    "ModelConfigError",
+    "ModelNotFoundError",
+    "OnnxModelSpec",
+    "OrtEmbedder",
+    "ReidError",
+    "SessionFactory",
     "available_embedders",
     "build_embedder",
+    "efficientnet_lite0_path",
+    "l2_normalize",
+    "letterbox",
+    "load_onnx_embedder",
+    "ort_session",
+    "prepare_batch",
     "register_embedder",
+    "sidecar_path",
+    "stretch",
 ]
