@@ -1,0 +1,118 @@
+"""Storage: SQLAlchemy 2 on SQLite or PostgreSQL, schema owned by Alembic (`bot/migrations`).
+
+Functions take a `Session` and return frozen records (`bot.storage.records`), never ORM rows.
+"""
+
+from bot.storage._engine import (
+    SessionFactory,
+    current_revision,
+    downgrade_database,
+    ensure_migrated,
+    head_revision,
+    open_database,
+    session_factory,
+    session_scope,
+    upgrade_database,
+)
+from bot.storage._lock import instance_lock
+from bot.storage.errors import (
+    AlreadyRunningError,
+    DatabaseNotMigratedError,
+    NotFoundError,
+    StorageError,
+)
+from bot.storage.groups import (
+    advance_cursor,
+    find_group,
+    get_group,
+    groups_due,
+    list_groups,
+    mark_group_inaccessible,
+    record_group_error,
+    remove_group,
+    upsert_group,
+)
+from bot.storage.photos import (
+    count_photos,
+    find_photo_by_sha256,
+    get_photo,
+    pending_photos,
+    record_photo_failure,
+    record_photo_stored,
+    stored_phashes,
+)
+from bot.storage.posts import (
+    PostChange,
+    count_posts,
+    get_post,
+    pending_posts,
+    photos_of_post,
+    posts_of_case,
+    set_post_state,
+    upsert_post,
+)
+from bot.storage.records import Group, Pause, Photo, PhotoState, Post, PostState, VkCallCount
+from bot.storage.usage import (
+    WRITES_SCOPE,
+    active_pause,
+    active_pauses,
+    add_pause,
+    add_vk_calls,
+    method_scope,
+    vk_calls_on,
+)
+
+__all__ = [
+    "WRITES_SCOPE",
+    "AlreadyRunningError",
+    "DatabaseNotMigratedError",
+    "Group",
+    "NotFoundError",
+    "Pause",
+    "Photo",
+    "PhotoState",
+    "Post",
+    "PostChange",
+    "PostState",
+    "SessionFactory",
+    "StorageError",
+    "VkCallCount",
+    "active_pause",
+    "active_pauses",
+    "add_pause",
+    "add_vk_calls",
+    "advance_cursor",
+    "count_photos",
+    "count_posts",
+    "current_revision",
+    "downgrade_database",
+    "ensure_migrated",
+    "find_group",
+    "find_photo_by_sha256",
+    "get_group",
+    "get_photo",
+    "get_post",
+    "groups_due",
+    "head_revision",
+    "instance_lock",
+    "list_groups",
+    "mark_group_inaccessible",
+    "method_scope",
+    "open_database",
+    "pending_photos",
+    "pending_posts",
+    "photos_of_post",
+    "posts_of_case",
+    "record_group_error",
+    "record_photo_failure",
+    "record_photo_stored",
+    "remove_group",
+    "session_factory",
+    "session_scope",
+    "set_post_state",
+    "stored_phashes",
+    "upgrade_database",
+    "upsert_group",
+    "upsert_post",
+    "vk_calls_on",
+]
