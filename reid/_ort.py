@@ -185,6 +185,7 @@ class OnnxModelSpec(BaseModel):
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     output_name: str | None = None
+    source_sha256: str | None = None  # checksum of the weights the file was exported from
 
 
 def sidecar_path(onnx_path: Path) -> Path:

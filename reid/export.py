@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from reid._ort import OnnxModelSpec, sidecar_path
 
-__all__ = ["export_onnx", "file_sha256", "write_sidecar"]
+__all__ = ["export_onnx", "file_sha256", "prepare_efficientnet_lite0", "write_sidecar"]
 
 logger = logging.getLogger("petmatch.reid")
 
@@ -36,6 +37,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -51,6 +53,22 @@ def write_sidecar(onnx_path: Path, spec: OnnxModelSpec, **extra: Any) -> Path:
     path = sidecar_path(onnx_path)
     _atomic_write_bytes(path, json.dumps({**payload, **extra}, indent=2).encode("utf-8"))
     return path
+
+
+_NOISY_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch._dynamo", "torch.export")
+
+
+@contextlib.contextmanager
+def _quiet(names: Sequence[str]) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [item.level for item in loggers]
+    for item in loggers:
+        item.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for item, level in zip(loggers, levels, strict=True):
+            item.setLevel(level)
 
 
 def export_onnx(
@@ -76,8 +94,8 @@ def export_onnx(
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".onnx", dir=out_path.parent)
     os.close(fd)
     try:
-        # torch's exporter trips over its own deprecations; they are not ours to fix.
-        with torch.no_grad(), warnings.catch_warnings():
+        # torch's exporter trips over its own deprecations and chats at INFO level.
+        with torch.no_grad(), warnings.catch_warnings(), _quiet(_NOISY_LOGGERS):
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
@@ -92,9 +110,59 @@ def export_onnx(
                 external_data=False,
                 verbose=False,
             )
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
         module.train(was_training)
     logger.info("exported %s (input %sx%s)", out_path, *input_size)
     return out_path
+
+
+def _sidecar_source(onnx_path: Path) -> str | None:
+    try:
+        payload = json.loads(sidecar_path(onnx_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return payload.get("source_sha256") if isinstance(payload, dict) else None
+
+
+def prepare_efficientnet_lite0(
+    models_dir: Path, *, weights: Path | None = None, force: bool = False
+) -> tuple[Path, bool]:
+    """Export EfficientNet-Lite0 (outputs `logits`, `features`) into `models_dir`.
+
+    Idempotent: skipped when the ONNX file exists and its sidecar records the same weights
+    checksum. Returns the ONNX path and whether it was (re)exported.
+    """
+    from filelock import FileLock
+
+    from reid._efficientnet import (
+        EFFICIENTNET_LITE0_ID,
+        EFFICIENTNET_LITE0_INPUT,
+        efficientnet_lite0_path,
+    )
+    from reid._preprocess import IMAGENET_MEAN, IMAGENET_STD
+    from reid._torch.efficientnet_lite import default_weights_path, load_efficientnet_lite0
+
+    source = Path(weights) if weights is not None else default_weights_path()
+    onnx_path = efficientnet_lite0_path(models_dir)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    checksum = file_sha256(source)
+    with FileLock(str(onnx_path) + ".lock"):
+        if not force and onnx_path.is_file() and _sidecar_source(onnx_path) == checksum:
+            logger.info("%s is up to date", onnx_path)
+            return onnx_path, False
+        model = load_efficientnet_lite0(source)
+        export_onnx(model, onnx_path, EFFICIENTNET_LITE0_INPUT, ("logits", "features"))
+        spec = OnnxModelSpec(
+            model_id=EFFICIENTNET_LITE0_ID,
+            input_size=EFFICIENTNET_LITE0_INPUT,
+            letterbox=True,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            output_name="features",
+            source_sha256=checksum,
+        )
+        write_sidecar(onnx_path, spec)
+    return onnx_path, True
