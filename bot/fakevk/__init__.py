@@ -1,0 +1,12 @@
+"""A fake VK API server on loopback, for tests and manual runs (`petmatch fake-vk`).
+
+It speaks enough of API 5.199 for petmatch (wall.get, execute with the gateway's wall.get
+batch, groups.getById, utils.resolveScreenName, wall.getComments, wall.createComment) and
+serves photos, with VK's exact JSON shapes and error envelope, plus injectable faults.
+"""
+
+from bot.fakevk._demo import seed_demo
+from bot.fakevk._server import FakeVkServer
+from bot.fakevk._state import DEFAULT_TOKEN, ERROR_MESSAGES, FakeVk, Fault
+
+__all__ = ["DEFAULT_TOKEN", "ERROR_MESSAGES", "FakeVk", "FakeVkServer", "Fault", "seed_demo"]

@@ -1,0 +1,551 @@
+"""`VkApiGateway`: the one real `VkGateway`, built on `vk_api` and `requests`.
+
+Every failure is translated into `bot.vk.errors` in one place (`_translate` and
+`error_for_code`), retried (bounded, exponential backoff with jitter) when it is transient,
+and scrubbed of the access token before anyone can print it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+import vk_api
+from jconfig.memory import MemoryConfig
+from requests.adapters import HTTPAdapter
+from vk_api.exceptions import CAPTCHA_ERROR_CODE
+
+from bot.config import VkSettings
+from bot.vk._parse import parse_comments, parse_group, parse_wall_page
+from bot.vk._photo import host_allowed, sniff_image_type, url_host
+from bot.vk._refs import parse_group_ref
+from bot.vk.errors import (
+    CaptchaError,
+    CommentRejectedError,
+    GroupAccessError,
+    GroupNotFoundError,
+    LinkRejectedError,
+    MalformedResponseError,
+    MethodPausedError,
+    PhotoDownloadError,
+    TokenError,
+    TransientVkError,
+    VkBugError,
+    VkError,
+)
+from bot.vk.models import GroupInfo, VkComment, WallPage, WallRequest
+
+__all__ = ["VK_METHOD_URL", "VkApiGateway", "error_for_code", "wall_get_code"]
+
+logger = logging.getLogger("petmatch.vk")
+
+#: Where `vk_api` sends every method call (hard-coded in `VkApi.method`); we re-route it.
+VK_METHOD_URL = "https://api.vk.ru/method/"
+
+_CODE_TO_ERROR: dict[int, type[VkError]] = {
+    1: TransientVkError,
+    6: TransientVkError,
+    10: TransientVkError,
+    5: TokenError,
+    17: TokenError,
+    27: TokenError,
+    9: CaptchaError,
+    14: CaptchaError,
+    15: GroupAccessError,
+    18: GroupAccessError,
+    19: GroupAccessError,
+    30: GroupAccessError,
+    203: GroupAccessError,
+    29: MethodPausedError,
+    8: VkBugError,
+    12: VkBugError,
+    13: VkBugError,
+    100: VkBugError,
+    113: VkBugError,
+    212: CommentRejectedError,
+    213: CommentRejectedError,
+    223: CommentRejectedError,
+    222: LinkRejectedError,
+}
+
+_USER_AGENT = "petmatch/0.1 (+https://github.com/petmatch)"
+_MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+
+
+def error_for_code(code: int, message: str, *, method: str | None) -> VkError:
+    """VK's `error_code` → petmatch's error (not raised; the caller chains it)."""
+    cls = _CODE_TO_ERROR.get(code, VkError)
+    where = f"{method}: " if method else ""
+    return cls(f"{where}VK error {code}: {message}", code=code, method=method)
+
+
+def wall_get_code(requests_: Sequence[WallRequest]) -> str:
+    """The VKScript the gateway sends to `execute`: one `API.wall.get` per wall, in a fixed
+    form (the fake VK server parses exactly this)."""
+    calls = ", ".join(
+        f'API.wall.get({{"owner_id": {r.owner_id}, "offset": {r.offset}, "count": {r.count}}})'
+        for r in requests_
+    )
+    return f"return [{calls}];"
+
+
+class _ApiAdapter(HTTPAdapter):
+    """Re-routes `https://api.vk.ru/method/...` to the configured API URL and applies a default
+    timeout (vk_api passes none)."""
+
+    def __init__(self, api_url: str, timeout: float):
+        super().__init__()
+        self._api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self._timeout = timeout
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
+        if request.url and request.url.startswith(VK_METHOD_URL):
+            request.url = self._api_url + request.url[len(VK_METHOD_URL) :]
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+def _refuse_captcha(captcha: Exception) -> None:
+    """petmatch never solves captchas: re-raise so the call fails with CaptchaError."""
+    raise captcha
+
+
+class _RateLimiter:
+    """At most `rate` requests per second: consecutive requests are spaced 1/rate apart."""
+
+    def __init__(self, rate: float, clock: Callable[[], float], sleep: Callable[[float], Any]):
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._sleep(self._next - now)
+                now = self._clock()
+            self._next = max(now, self._next) + self._interval
+
+
+class VkApiGateway:
+    """petmatch's `VkGateway` over `vk_api` (API 5.199).
+
+    `sleep`, `clock` and `rng` are injectable so tests control rate limiting and backoff;
+    `today` (UTC date by default) decides when `calls_today` starts over.
+    """
+
+    def __init__(
+        self,
+        settings: VkSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        today: Callable[[], date] | None = None,
+    ):
+        if settings.token is None:
+            raise TokenError("no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE")
+        self._settings = settings
+        self._token = settings.token.get_secret_value()
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._today = today or (lambda: datetime.now(UTC).date())
+        self._limiter = _RateLimiter(settings.rate_limit_per_second, clock, sleep)
+        self._owns_session = session is None
+        self._http = session if session is not None else requests.Session()
+        self._http.headers.setdefault("User-Agent", _USER_AGENT)
+        self._http.mount(
+            VK_METHOD_URL, _ApiAdapter(settings.api_url, settings.request_timeout_seconds)
+        )
+        self._vk = vk_api.VkApi(
+            token=self._token,
+            api_version=settings.api_version,
+            session=self._http,
+            config=MemoryConfig,
+            captcha_handler=_refuse_captcha,
+        )
+        # Our limiter replaces vk_api's fixed 0.34 s wall-clock delay.
+        self._vk.RPS_DELAY = 0
+        # vk_api retries error 6 forever and hands 17 to a stub: keep only a captcha
+        # handler that refuses, so everything else reaches `_translate`.
+        self._vk.error_handlers = {CAPTCHA_ERROR_CODE: _refuse_captcha}
+        self._counter_lock = threading.Lock()
+        self.calls_day: date = self._today()
+        self.calls_today: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"VkApiGateway(api_url={self._settings.api_url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session if the gateway created it."""
+        if self._owns_session:
+            self._http.close()
+
+    def __enter__(self) -> VkApiGateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- the VkGateway protocol -------------------------------------------------------
+
+    def resolve_group(self, ref: str) -> GroupInfo:
+        """A URL, screen name or numeric id → the community (ValueError for a bad reference)."""
+        parsed = parse_group_ref(ref)
+        if isinstance(parsed, str):
+            found = self._call("utils.resolveScreenName", {"screen_name": parsed})
+            if not isinstance(found, Mapping) or not found:
+                raise GroupNotFoundError(f"no VK community is called {parsed!r}")
+            kind = found.get("type")
+            if kind not in ("group", "page", "event"):
+                raise GroupNotFoundError(f"{parsed!r} is a VK {kind}, not a community")
+            group_id = int(found["object_id"])
+        else:
+            group_id = parsed
+        try:
+            response = self._call("groups.getById", {"group_id": group_id})
+        except VkBugError as exc:
+            raise GroupNotFoundError(
+                f"no VK community with id {group_id} ({exc})", code=exc.code, method=exc.method
+            ) from exc
+        groups = response.get("groups") if isinstance(response, Mapping) else response
+        if not isinstance(groups, list):
+            raise MalformedResponseError(
+                "groups.getById: expected {groups: [...]}", method="groups.getById"
+            )
+        if not groups:
+            raise GroupNotFoundError(f"no VK community with id {group_id}")
+        return parse_group(groups[0])
+
+    def fetch_wall(self, owner_id: int, offset: int = 0, count: int = 100) -> WallPage:
+        """One `wall.get` page (newest first; a pinned post comes first on page one)."""
+        response = self._call("wall.get", {"owner_id": owner_id, "offset": offset, "count": count})
+        return parse_wall_page(owner_id, response)
+
+    def fetch_walls(self, requests: Sequence[WallRequest]) -> dict[int, WallPage | Exception]:
+        """Up to `walls_per_execute` walls in one `execute`; a failed wall maps to its
+        VkError while the others still come back. The whole call raises only when
+        `execute` itself fails."""
+        batch = list(requests)
+        if not batch:
+            return {}
+        if len(batch) > self._settings.walls_per_execute:
+            raise ValueError(
+                f"{len(batch)} walls in one execute; the limit is "
+                f"{self._settings.walls_per_execute}"
+            )
+        owners = [r.owner_id for r in batch]
+        if len(set(owners)) != len(owners):
+            raise ValueError("each wall may appear once per execute batch")
+        for r in batch:
+            if not 1 <= r.count <= 100 or r.offset < 0:
+                raise ValueError(f"wall.get count must be 1..100 and offset ≥ 0, got {r}")
+        envelope = self._call(
+            "execute", {"code": wall_get_code(batch)}, raw=True, nested_wall_gets=len(batch)
+        )
+        results = envelope.get("response")
+        if not isinstance(results, list) or len(results) != len(batch):
+            raise MalformedResponseError(
+                f"execute: expected a list of {len(batch)} results", method="execute"
+            )
+        errors = [e for e in envelope.get("execute_errors") or () if isinstance(e, Mapping)]
+        pages: dict[int, WallPage | Exception] = {}
+        for request, result in zip(batch, results, strict=True):
+            if result is False or result is None:
+                pages[request.owner_id] = self._wall_error(request.owner_id, errors)
+                continue
+            try:
+                pages[request.owner_id] = parse_wall_page(request.owner_id, result)
+            except VkError as exc:
+                pages[request.owner_id] = exc
+        return pages
+
+    def get_comments(self, owner_id: int, post_id: int) -> list[VkComment]:
+        """Top-level comments of a post, oldest first (up to 1000)."""
+        comments: list[VkComment] = []
+        for offset in range(0, 1000, 100):
+            response = self._call(
+                "wall.getComments",
+                {
+                    "owner_id": owner_id,
+                    "post_id": post_id,
+                    "offset": offset,
+                    "count": 100,
+                    "sort": "asc",
+                },
+            )
+            page = parse_comments(response)
+            comments.extend(page)
+            total = response.get("current_level_count", response.get("count", 0))
+            if len(page) < 100 or len(comments) >= int(total):
+                break
+        return comments
+
+    def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
+        """`wall.createComment`; `guid` makes a retried call return the same comment."""
+        response = self._call(
+            "wall.createComment",
+            {"owner_id": owner_id, "post_id": post_id, "message": message, "guid": guid},
+        )
+        try:
+            return int(response["comment_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(
+                "wall.createComment: no comment_id in the response", method="wall.createComment"
+            ) from exc
+
+    def download_photo(self, url: str) -> bytes:
+        """Fetch a photo from an allow-listed host: no redirects off the list, streamed with a
+        byte cap, image content only. Transient failures are retried like API calls."""
+        attempt = 0
+        while True:
+            try:
+                return self._download_once(url)
+            except PhotoDownloadError as exc:
+                transient = exc.reason in ("timeout", "connection") or exc.reason.startswith(
+                    "http_5"
+                )
+                if not transient or attempt >= self._settings.max_retries:
+                    raise
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "photo download failed (%s), retry %d/%d in %.2fs",
+                    exc.reason,
+                    attempt + 1,
+                    self._settings.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+                attempt += 1
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _count(self, method: str, nested_wall_gets: int) -> None:
+        with self._counter_lock:
+            today = self._today()
+            if today != self.calls_day:
+                self.calls_day = today
+                self.calls_today.clear()
+            self.calls_today[method] += 1
+            if nested_wall_gets:
+                self.calls_today["wall.get"] += nested_wall_gets
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(
+            self._settings.backoff_max_seconds, self._settings.backoff_base_seconds * 2**attempt
+        )
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def _call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        raw: bool = False,
+        nested_wall_gets: int = 0,
+    ) -> Any:
+        """One API method with rate limiting, bounded retries and error translation."""
+        attempt = 0
+        while True:
+            self._limiter.wait()
+            self._count(method, nested_wall_gets)
+            try:
+                envelope = self._vk.method(method, params, raw=True)
+            except Exception as exc:  # every vk_api/requests failure is translated here
+                error = self._translate(method, exc)
+                if not isinstance(error, TransientVkError) or attempt >= self._settings.max_retries:
+                    if isinstance(error, TransientVkError) and attempt:
+                        error = TransientVkError(
+                            f"{error} (gave up after {attempt + 1} attempts)",
+                            code=error.code,
+                            method=method,
+                        )
+                    raise error from exc
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "%s retry %d/%d in %.2fs",
+                    error,
+                    attempt + 1,
+                    self._settings.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+                attempt += 1
+                continue
+            if not isinstance(envelope, dict) or "response" not in envelope:
+                raise MalformedResponseError(
+                    f"{method}: the body is not a VK envelope ({type(envelope).__name__})",
+                    method=method,
+                )
+            return envelope if raw else envelope["response"]
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _scrub_exception(self, exc: BaseException) -> None:
+        """vk_api keeps the request params (with `access_token`) on its exceptions."""
+        values = getattr(exc, "values", None)
+        if isinstance(values, dict) and "access_token" in values:
+            exc.values = {**values, "access_token": "***"}  # type: ignore[attr-defined]
+        error = getattr(exc, "error", None)
+        if isinstance(error, dict):
+            params = error.get("request_params")
+            if isinstance(params, list):
+                error["request_params"] = [
+                    {**p, "value": "***"}
+                    if isinstance(p, dict) and p.get("key") == "access_token"
+                    else p
+                    for p in params
+                ]
+        kwargs = getattr(exc, "kwargs", None)
+        if isinstance(kwargs, dict) and isinstance(kwargs.get("values"), dict):
+            kwargs["values"] = {**kwargs["values"], "access_token": "***"}
+        response = getattr(exc, "response", None)
+        request = getattr(response, "request", None)
+        if request is not None and getattr(request, "body", None):
+            request.body = None
+
+    def _translate(self, method: str, exc: Exception) -> VkError:
+        """The one place where vk_api / requests failures become petmatch errors."""
+        self._scrub_exception(exc)
+        if isinstance(exc, VkError):
+            return exc
+        if isinstance(exc, vk_api.Captcha):
+            return CaptchaError(
+                f"{method}: VK asks for a captcha (never solved)", code=14, method=method
+            )
+        if isinstance(exc, vk_api.ApiError):
+            message = str(exc.error.get("error_msg", "")) if isinstance(exc.error, dict) else ""
+            return error_for_code(int(exc.code), self._scrub(message), method=method)
+        if isinstance(exc, vk_api.ApiHttpError):
+            status = exc.response.status_code
+            if status >= 500 or status == 429:
+                return TransientVkError(f"{method}: HTTP {status}", method=method)
+            return VkError(f"{method}: HTTP {status}", method=method)
+        if isinstance(exc, requests.exceptions.JSONDecodeError | ValueError):
+            return MalformedResponseError(
+                f"{method}: the body is not JSON ({type(exc).__name__})", method=method
+            )
+        if isinstance(exc, requests.Timeout):
+            return TransientVkError(f"{method}: timed out", method=method)
+        if isinstance(
+            exc,
+            requests.ConnectionError
+            | requests.exceptions.ChunkedEncodingError
+            | requests.exceptions.ContentDecodingError,
+        ):
+            return TransientVkError(
+                f"{method}: connection failed ({type(exc).__name__})", method=method
+            )
+        if isinstance(exc, requests.RequestException):
+            return VkError(f"{method}: request failed ({type(exc).__name__})", method=method)
+        return VkError(
+            f"{method}: unexpected failure ({type(exc).__name__}: {self._scrub(str(exc))[:200]})",
+            method=method,
+        )
+
+    def _wall_error(self, owner_id: int, errors: list[Mapping[str, Any]]) -> VkError:
+        """The next `execute_errors` entry (they come in the order of the failed calls)."""
+        if not errors:
+            return VkError(f"wall.get for {owner_id} failed without an error", method="wall.get")
+        entry = errors.pop(0)
+        try:
+            code = int(entry.get("error_code", 0))
+        except (TypeError, ValueError):
+            code = 0
+        message = self._scrub(str(entry.get("error_msg", "")))
+        method = str(entry.get("method") or "wall.get")
+        return error_for_code(code, f"{message} (wall {owner_id})", method=method)
+
+    def _download_once(self, url: str) -> bytes:
+        current = url
+        allow = self._settings.photo_hosts
+        timeout = self._settings.photo_timeout_seconds
+        for _hop in range(_MAX_REDIRECTS + 1):
+            host = url_host(current)
+            if not host_allowed(host, allow):
+                raise PhotoDownloadError(
+                    f"photo host {host!r} is not on the allowlist",
+                    reason="not_allowed_host",
+                    url=url,
+                )
+            try:
+                response = self._http.get(
+                    current, stream=True, timeout=timeout, allow_redirects=False
+                )
+            except requests.Timeout as exc:
+                raise PhotoDownloadError(
+                    f"photo timed out after {timeout}s", reason="timeout", url=url
+                ) from exc
+            except requests.RequestException as exc:
+                raise PhotoDownloadError(
+                    f"photo connection failed ({type(exc).__name__})", reason="connection", url=url
+                ) from exc
+            with response:
+                if response.is_redirect:
+                    location = response.headers.get("Location", "")
+                    current = urljoin(current, location)
+                    continue
+                return self._read_photo(response, url)
+        raise PhotoDownloadError("too many redirects", reason="redirect", url=url)
+
+    def _read_photo(self, response: requests.Response, url: str) -> bytes:
+        cap = self._settings.max_photo_bytes
+        if response.status_code != 200:
+            raise PhotoDownloadError(
+                f"photo answered HTTP {response.status_code}",
+                reason=f"http_{response.status_code}",
+                url=url,
+            )
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not content_type.startswith("image/"):
+            raise PhotoDownloadError(
+                f"photo has content type {content_type or 'none'!r}", reason="not_image", url=url
+            )
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise PhotoDownloadError(
+                f"photo declares {declared} bytes, over the cap of {cap}",
+                reason="too_large",
+                url=url,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise PhotoDownloadError(
+                        f"photo is over the cap of {cap} bytes", reason="too_large", url=url
+                    )
+                chunks.append(chunk)
+        except requests.Timeout as exc:
+            raise PhotoDownloadError("photo timed out mid-body", reason="timeout", url=url) from exc
+        except requests.RequestException as exc:
+            raise PhotoDownloadError(
+                f"photo body broke off ({type(exc).__name__})", reason="connection", url=url
+            ) from exc
+        data = b"".join(chunks)
+        if sniff_image_type(data[:16]) is None:
+            raise PhotoDownloadError(
+                "photo bytes are not a known image format", reason="not_image", url=url
+            )
+        return data

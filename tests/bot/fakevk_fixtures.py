@@ -1,0 +1,63 @@
+"""Pytest fixtures for the fake VK server; import them into a conftest:
+
+from tests.bot.fakevk_fixtures import fake_vk, gateway, vk_settings  # noqa: F401
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from bot.config import VkSettings
+from bot.fakevk import FakeVkServer
+from bot.vk.gateway import VkApiGateway
+
+__all__ = ["fake_vk", "gateway", "make_vk_settings", "vk_settings"]
+
+#: Client timeout in tests; the fake's "timeout" fault hangs longer than this.
+TEST_TIMEOUT_SECONDS = 0.5
+
+
+def make_vk_settings(server: FakeVkServer, **overrides: object) -> VkSettings:
+    """VkSettings pointed at `server`, with fast timeouts and backoff."""
+    values: dict[str, object] = {
+        "api_url": server.api_url,
+        "token": SecretStr(server.token),
+        "rate_limit_per_second": 1000.0,
+        "max_retries": 3,
+        "backoff_base_seconds": 0.001,
+        "backoff_max_seconds": 0.01,
+        "request_timeout_seconds": TEST_TIMEOUT_SECONDS,
+        "photo_timeout_seconds": TEST_TIMEOUT_SECONDS,
+        "photo_hosts": ("127.0.0.1",),
+        "max_photo_bytes": 2 * 1024 * 1024,
+    }
+    values.update(overrides)
+    return VkSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake_vk() -> Iterator[FakeVkServer]:
+    """A running fake VK on 127.0.0.1 (empty: add groups and posts in the test)."""
+    with FakeVkServer(
+        hang_seconds=TEST_TIMEOUT_SECONDS * 3, slow_seconds=0.05, huge_bytes=8 * 1024 * 1024
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def vk_settings(fake_vk: FakeVkServer) -> VkSettings:
+    """VkSettings pointed at `fake_vk`, photo_hosts=("127.0.0.1",), fast timeouts/backoff."""
+    return make_vk_settings(fake_vk)
+
+
+@pytest.fixture
+def gateway(vk_settings: VkSettings) -> Iterator[VkApiGateway]:
+    """A real `VkApiGateway` talking to `fake_vk` over HTTP (no environment proxies)."""
+    session = requests.Session()
+    session.trust_env = False
+    with session, VkApiGateway(vk_settings, session=session) as gw:
+        yield gw
