@@ -1,1 +1,37 @@
-"""TODO."""
+"""Vector index: partitioned FAISS search by stable id, atomic persistence, and matching.
+
+`FaissIndex` stores L2-normalized vectors of one model, partitioned by `PartitionKey`
+(species, kind, city), exact up to 200k vectors per partition and IVF beyond. `matching`
+turns animal-level hits into ranked post candidates and a `Match` decision.
+"""
+
+from index._store import MANIFEST_NAME, FaissIndex
+from index._types import Candidate, IndexManifest, ManifestPartition, PartitionInfo, PartitionKey
+from index.errors import (
+    DuplicateIdError,
+    IndexCorruptError,
+    IndexLoadError,
+    IndexNotFoundError,
+    InvalidVectorError,
+    ModelMismatchError,
+    StaleIndexError,
+    VectorIndexError,
+)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "Candidate",
+    "DuplicateIdError",
+    "FaissIndex",
+    "IndexCorruptError",
+    "IndexLoadError",
+    "IndexManifest",
+    "IndexNotFoundError",
+    "InvalidVectorError",
+    "ManifestPartition",
+    "ModelMismatchError",
+    "PartitionInfo",
+    "PartitionKey",
+    "StaleIndexError",
+    "VectorIndexError",
+]
