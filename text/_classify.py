@@ -1,0 +1,219 @@
+"""`classify_post`: one post's text in, a `PostLabel` out. Pure: no clock, no I/O after the
+packaged tables are loaded once."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from text import _geo, _morph
+from text._extract import find_colours, find_date, find_phones, find_sex
+from text._models import CitySource, Evidence, PetSpecies, PostKind, PostLabel
+from text._normalize import Token, normalize, split_hashtags, tokenize
+from text._rules import KIND_RULES, SPECIES_WORDS, Rule
+
+logger = logging.getLogger("petmatch.text")
+
+_KIND_THRESHOLD = 1.5  # below this score for every kind, a post is `other`
+_HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
+_HASHTAG_FACTOR = 0.5  # hashtags are noisy: a lost post tags itself #найденсфинкс too
+_SNIPPET_MAX = 80
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """Words joined by spaces ("|" between sentences) and where each token starts in it."""
+
+    string: str
+    offsets: list[int]
+
+    @classmethod
+    def build(cls, words: list[str], tokens: list[Token]) -> _View:
+        parts: list[str] = []
+        offsets: list[int] = []
+        pos = 0
+        for i, (word, tok) in enumerate(zip(words, tokens, strict=True)):
+            if i and tok.segment != tokens[i - 1].segment:
+                parts.append("| ")
+                pos += 2
+            offsets.append(pos)
+            parts.append(word + " ")
+            pos += len(word) + 1
+        return cls("".join(parts), offsets)
+
+    def token_at(self, pos: int) -> int:
+        return max(0, bisect.bisect_right(self.offsets, pos) - 1)
+
+
+def _snippet(text: str, tokens: list[Token], first: int, last: int) -> str:
+    if not tokens:
+        return ""
+    piece = text[tokens[first].start : tokens[last].end]
+    return piece if len(piece) <= _SNIPPET_MAX else piece[: _SNIPPET_MAX - 1] + "…"
+
+
+def _run_rules(
+    rules: tuple[Rule, ...],
+    views: dict[str, _View],
+    tokens: list[Token],
+    text: str,
+    factor: float,
+    suffix: str,
+) -> list[Evidence]:
+    hits: list[Evidence] = []
+    for rule in rules:
+        view = views[rule.view]
+        match = rule.pattern.search(view.string)
+        if match is None:
+            continue
+        first = view.token_at(match.start())
+        last = view.token_at(max(match.start(), match.end() - 2))
+        weight = rule.weight * factor
+        if tokens and tokens[first].segment == 0 and factor == 1.0:
+            weight *= _HEAD_BOOST
+        hits.append(Evidence(field="kind", rule=rule.name + suffix, value=str(rule.value),
+                             weight=round(weight, 3), snippet=_snippet(text, tokens, first, last)))
+    return hits
+
+
+def _decide_kind(hits: list[Evidence]) -> tuple[PostKind, float]:
+    scores = dict.fromkeys(PostKind, 0.0)
+    for hit in hits:
+        scores[PostKind(hit.value)] += hit.weight
+    best = max(scores, key=lambda k: scores[k])
+    if best is not PostKind.OTHER and scores[best] < _KIND_THRESHOLD:
+        return PostKind.OTHER, 0.5
+    positive = sum(max(0.0, s) for s in scores.values())
+    confidence = scores[best] / (positive + 1.0) if positive else 0.5
+    return best, round(min(1.0, max(0.0, confidence)), 3)
+
+
+def _decide_species(
+    tokens: list[Token], lemmas: list[str], text: str
+) -> tuple[PetSpecies, float, list[Evidence]]:
+    scores = dict.fromkeys(PetSpecies, 0.0)
+    first_seen: dict[PetSpecies, int] = {}
+    evidence: dict[PetSpecies, Evidence] = {}
+    for i, lemma in enumerate(lemmas):
+        species = SPECIES_WORDS.get(lemma) or SPECIES_WORDS.get(tokens[i].text)
+        if species is None:
+            continue
+        weight = _HEAD_BOOST if tokens[i].segment == 0 else 1.0
+        scores[species] += weight
+        first_seen.setdefault(species, i)
+        evidence.setdefault(species, Evidence(
+            field="species", rule=f"species.word:{lemma}", value=str(species), weight=weight,
+            snippet=_snippet(text, tokens, i, i)))
+    found = [s for s in scores if scores[s] > 0]
+    if not found:
+        return PetSpecies.UNKNOWN, 0.0, []
+    best = max(found, key=lambda s: (scores[s], -first_seen[s]))
+    confidence = scores[best] / sum(scores.values())
+    return best, round(confidence, 3), [evidence[s] for s in found]
+
+
+def _decide_place(
+    tokens: list[Token], text: str, group_city: str | None
+) -> tuple[str | None, CitySource, str | None, str | None, float, list[Evidence]]:
+    mentions = _geo.find_places(tokens, text)
+    evidence = [Evidence(field="city" if m.kind in {"city", "alias"} else "district",
+                         rule=f"place.{m.kind}", value=m.name, weight=m.strength,
+                         snippet=_snippet(text, tokens, m.start, m.end - 1)) for m in mentions]
+    city_mentions = [m for m in mentions if m.kind in {"city", "alias"}]
+    area_mentions = [m for m in mentions if m.kind not in {"city", "alias"}]
+    group = _geo.resolve_city(group_city) if group_city else None
+    city: str | None = None
+    region: str | None = None
+    source = CitySource.NONE
+    confidence = 0.0
+    if city_mentions:
+        best = max(city_mentions, key=lambda m: (m.strength, -m.start))
+        row = _geo.resolve_city(best.name, prefer_region=group.region if group else None)
+        city = row.name if row else best.name
+        region = row.region if row else None
+        source = CitySource.TEXT
+        confidence = min(1.0, 0.5 + best.strength / 4)
+    district: str | None = None
+    # A named district or settlement is more precise than an okrug code.
+    area_mentions.sort(key=lambda m: (m.kind == "okrug", m.start))
+    for mention in area_mentions:
+        if city is None or mention.city == city or _near(mention.city, city):
+            district = mention.name
+            if city is None:
+                row = _geo.resolve_city(mention.city or "")
+                city = mention.city
+                region = mention.region or (row.region if row else None)
+                source = CitySource.TEXT
+                confidence = 0.7
+            break
+    if city is not None and region in {"Москва", "Санкт-Петербург"} and city != region:
+        # Зеленоград, Колпино, Пушкин: part of a federal city; report the city, keep the place.
+        district = district or city
+        city = region
+    if city is None and group is not None:
+        city, region, source, confidence = group.name, group.region, CitySource.GROUP, 0.5
+    elif city is None and group_city:
+        city, source, confidence = group_city, CitySource.GROUP, 0.4
+    return city, source, district, region, round(confidence, 3), evidence
+
+
+def _near(a: str | None, b: str, km: float = 60.0) -> bool:
+    if a is None:
+        return False
+    distance = _geo.distance_km(a, b)
+    return distance is not None and distance <= km
+
+
+def classify_post(
+    text: str, *, group_city: str | None = None, now: datetime | None = None
+) -> PostLabel:
+    """Read a post: kind, species, city/district, sex, colours, phones, date, with evidence.
+
+    `group_city` is the group's default city, used when the post names none; `now` anchors
+    relative dates ("вчера", "в субботу") and dates written without a year.
+    """
+    norm = normalize(text)
+    body, hashtags = split_hashtags(norm)
+    tokens = tokenize(body)
+    lemmas = [_morph.lemma(t.text) for t in tokens]
+    views = {
+        "lemma": _View.build(lemmas, tokens),
+        "surface": _View.build([t.text for t in tokens], tokens),
+    }
+    hits = _run_rules(KIND_RULES, views, tokens, text, 1.0, "")
+    if hashtags:
+        tag_tokens = tokenize(hashtags)
+        tag_views = {
+            "lemma": _View.build([_morph.lemma(t.text) for t in tag_tokens], tag_tokens),
+            "surface": _View.build([t.text for t in tag_tokens], tag_tokens),
+        }
+        hits += _run_rules(KIND_RULES, tag_views, tag_tokens, hashtags, _HASHTAG_FACTOR, "#")
+    kind, kind_conf = _decide_kind(hits)
+    species, species_conf, species_ev = _decide_species(tokens, lemmas, text)
+    city, source, district, region, city_conf, place_ev = _decide_place(tokens, text, group_city)
+    sex, sex_word = find_sex([t.text for t in tokens])
+    colours = find_colours(lemmas)
+    loss_date, date_snippet = find_date(body, now)
+    evidence = list(hits) + species_ev + place_ev
+    if sex_word:
+        evidence.append(Evidence(field="sex", rule="sex.word", value=str(sex), weight=1.0,
+                                 snippet=sex_word))
+    if date_snippet and loss_date:
+        evidence.append(Evidence(field="loss_date", rule="date.stated",
+                                 value=loss_date.isoformat(), weight=1.0, snippet=date_snippet))
+    return PostLabel(
+        kind=kind,
+        species=species,
+        city=city,
+        city_source=source,
+        district=district,
+        region=region,
+        sex=sex,
+        colours=colours,
+        phones=find_phones(text),
+        loss_date=loss_date,
+        confidence={"kind": kind_conf, "species": species_conf, "city": city_conf},
+        evidence=tuple(evidence),
+    )

@@ -1,0 +1,99 @@
+"""pymorphy3 behind two cached look-ups: a token's lemma and all its normal forms.
+
+Parsing is the expensive step; a post repeats words and posts repeat each other, so every
+unique token is parsed once per process (functools.lru_cache).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pymorphy3
+
+# Forms pymorphy3 ranks wrongly for our texts ("нашли" → imperative of "наслать") and common
+# misspellings seen in pet posts.
+_OVERRIDES = {
+    "нашли": "найти",
+    "нашла": "найти",
+    "нашел": "найти",
+    "нашол": "найти",
+    "нашлась": "найтись",
+    "нашелся": "найтись",
+    "нашлись": "найтись",
+    "нашолся": "найтись",
+    "найдена": "найти",
+    "найден": "найти",
+    "найдены": "найти",
+    "найдено": "найти",
+    "потерялася": "потеряться",
+    "патерялась": "потеряться",
+    "патерялся": "потеряться",
+    "пропол": "пропасть",
+    "прапала": "пропасть",
+    "прапал": "пропасть",
+    "сабака": "собака",
+    "сабаку": "собака",
+    "собачька": "собачка",
+    "кошька": "кошка",
+    "котенак": "котенок",
+    "потеряшки": "потеряшка",
+    "спб": "спб",
+    "дома": "дома",  # keep the adverb "дома" (at home) apart from the noun "дом"
+}
+
+
+@lru_cache(maxsize=1)
+def analyzer() -> pymorphy3.MorphAnalyzer:
+    """The process-wide analyser (loading the dictionaries takes ~0.5 s)."""
+    return pymorphy3.MorphAnalyzer()
+
+
+def _fold(word: str) -> str:
+    return word.replace("ё", "е")
+
+
+@lru_cache(maxsize=200_000)
+def lemma(token: str) -> str:
+    """The token's lemma; infinitives get `_inf` and imperatives `_imp` appended.
+
+    The suffixes let rules tell "помогите найти" (a plea: lost) from "нашли" (found).
+    """
+    if token in _OVERRIDES:
+        return _OVERRIDES[token]
+    if token.isdigit() or len(token) < 2:
+        return token
+    parse = analyzer().parse(token)[0]
+    base = _fold(parse.normal_form)
+    tag = parse.tag
+    if tag.POS == "INFN":
+        return base + "_inf"
+    if tag.mood == "impr":
+        return base + "_imp"
+    return base
+
+
+@lru_cache(maxsize=200_000)
+def forms(token: str) -> frozenset[str]:
+    """Every normal form pymorphy3 offers for the token, plus the token itself."""
+    if token.isdigit():
+        return frozenset((token,))
+    found = {token}
+    if token in _OVERRIDES:
+        found.add(_OVERRIDES[token])
+    for parse in analyzer().parse(token):
+        found.add(_fold(parse.normal_form))
+    return frozenset(found)
+
+
+@lru_cache(maxsize=50_000)
+def is_geo(token: str) -> bool:
+    """Whether the token is a geographic name or no dictionary word at all (Йошкар, Ола)."""
+    parse = analyzer().parse(token)[0]
+    return "Geox" in parse.tag or not parse.is_known
+
+
+@lru_cache(maxsize=50_000)
+def is_surname(token: str) -> bool:
+    """Whether pymorphy3's best parse is a surname/name (Королёв, Чехов, Пушкин)."""
+    tag = analyzer().parse(token)[0].tag
+    return "Surn" in tag or "Name" in tag or "Patr" in tag
