@@ -7,6 +7,14 @@ serves photos, with VK's exact JSON shapes and error envelope, plus injectable f
 
 from bot.fakevk._demo import seed_demo
 from bot.fakevk._server import FakeVkServer
-from bot.fakevk._state import DEFAULT_TOKEN, ERROR_MESSAGES, FakeVk, Fault
+from bot.fakevk._state import DEFAULT_TOKEN, ERROR_MESSAGES, OFFSITE_PHOTO_URL, FakeVk, Fault
 
-__all__ = ["DEFAULT_TOKEN", "ERROR_MESSAGES", "FakeVk", "FakeVkServer", "Fault", "seed_demo"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "ERROR_MESSAGES",
+    "OFFSITE_PHOTO_URL",
+    "FakeVk",
+    "FakeVkServer",
+    "Fault",
+    "seed_demo",
+]

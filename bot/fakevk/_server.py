@@ -66,6 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(response.delay)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
+        if response.location:
+            self.send_header("Location", response.location)
         if response.stream_bytes:
             self.end_headers()
             self.wfile.write(response.body)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_TOKEN", "ERROR_MESSAGES", "FakeVk", "Fault", "Response"]
+__all__ = ["DEFAULT_TOKEN", "ERROR_MESSAGES", "OFFSITE_PHOTO_URL", "FakeVk", "Fault", "Response"]
 
 DEFAULT_TOKEN = "fake-vk-token-0123456789abcdef"
 
@@ -46,7 +46,9 @@ ERROR_MESSAGES: dict[int, str] = {
 }
 
 _TRANSPORT_FAULTS = {"http500", "http502", "timeout", "slow", "truncated", "not_json"}
-_PHOTO_FAULTS = {"corrupt", "huge", "not_image", "404", "http500", "timeout", "slow"}
+_PHOTO_FAULTS = {"corrupt", "huge", "not_image", "404", "http500", "timeout", "slow", "redirect"}
+#: Where the "redirect" photo fault points: off any allowlist (and never resolvable).
+OFFSITE_PHOTO_URL = "http://photos.example.invalid/cat.jpg"
 _WALL_GET_CALL = re.compile(
     r'API\.wall\.get\(\{"owner_id": (-?\d+), "offset": (\d+), "count": (\d+)\}\)'
 )
@@ -74,7 +76,7 @@ class Response:
     content_type: str = "application/json; charset=utf-8"
     delay: float = 0.0
     stream_bytes: int = 0  # > 0: stream this many bytes with no Content-Length ("huge")
-    declared_length: int | None = None
+    location: str | None = None
 
 
 @dataclass
@@ -339,6 +341,8 @@ class FakeVk:
             return Response(200, b"<html><body>You are being redirected</body></html>", "text/html")
         if fault == "corrupt":
             return Response(200, b"\xff\xd8\xff\xe0" + b"\x13\x37" * 2048, "image/jpeg")
+        if fault == "redirect":
+            return Response(302, b"", "text/html", location=OFFSITE_PHOTO_URL)
         if fault == "huge":
             return Response(200, b"\xff\xd8\xff\xe0", "image/jpeg", stream_bytes=self.huge_bytes)
         delay = (

@@ -5,6 +5,7 @@ from tests.bot.fakevk_fixtures import fake_vk, gateway, vk_settings  # noqa: F40
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from bot.config import VkSettings
 from bot.fakevk import FakeVkServer
 from bot.vk.gateway import VkApiGateway
 
-__all__ = ["fake_vk", "gateway", "make_vk_settings", "vk_settings"]
+__all__ = ["fake_vk", "gateway", "jpeg_bytes", "make_vk_settings", "vk_settings"]
 
 #: Client timeout in tests; the fake's "timeout" fault hangs longer than this.
 TEST_TIMEOUT_SECONDS = 0.5
@@ -37,6 +38,17 @@ def make_vk_settings(server: FakeVkServer, **overrides: object) -> VkSettings:
     }
     values.update(overrides)
     return VkSettings(**values)  # type: ignore[arg-type]
+
+
+def jpeg_bytes(
+    width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 120, 40)
+) -> bytes:
+    """A small real JPEG for posts in the fake VK."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="JPEG")
+    return out.getvalue()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from bot.fakevk import FakeVkServer, seed_demo
 from bot.vk.gateway import VkApiGateway
 from bot.vk.models import WallRequest
 
-from tests.bot.fakevk_fixtures import fake_vk, gateway, vk_settings  # noqa: F401
-
 
 def test_demo_world_round_trip(fake_vk: FakeVkServer, gateway: VkApiGateway) -> None:
     seed_demo(fake_vk, now=1_700_000_000)
