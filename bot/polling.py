@@ -1,0 +1,567 @@
+"""One poll cycle: read every due group's wall incrementally, store new and edited posts with
+their photo rows, then download the photos that are still missing.
+
+Crash safety comes from the order of commits. A group's new posts, their cases and their
+(pending) photo rows are committed in the same transaction that advances the group's cursor,
+so the cursor never covers a post that is not stored. Photos are downloaded afterwards, one
+commit each; a photo row stays `pending` until its file is on disk, so a killed run re-fetches
+exactly the photos that are missing, and the unique keys (post, photo, sha256) make storing
+anything twice impossible.
+
+Posts `marked_as_ads` are not stored at all (the cursor still moves past them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot import storage
+from bot.config import Settings
+from bot.photos import BadPhotoError, NearDuplicateIndex, inspect_photo, store_photo_file
+from bot.storage import PostChange
+from bot.vk.errors import (
+    CaptchaError,
+    GroupAccessError,
+    MethodPausedError,
+    PhotoDownloadError,
+    TokenError,
+    VkBugError,
+    VkError,
+)
+from bot.vk.models import VkGateway, WallPage, WallPost, WallRequest
+
+__all__ = [
+    "MAX_PHOTO_ATTEMPTS",
+    "GroupOutcome",
+    "GroupStatus",
+    "PollReport",
+    "ProgressCallback",
+    "poll_cycle",
+]
+
+logger = logging.getLogger("petmatch.bot.polling")
+
+#: A photo that failed transiently this many times is given up on (state `failed`).
+MAX_PHOTO_ATTEMPTS = 5
+#: Download failures that may heal by themselves; everything else fails the photo for good.
+_TRANSIENT_PHOTO_REASONS = ("timeout", "connection", "http_5", "http_429")
+_DOWNLOAD_CHUNK = 32
+
+#: `progress(phase, done, total)` with phase "walls" or "photos".
+ProgressCallback = Callable[[str, int, int], None]
+SessionMaker = Callable[[], Session]
+
+
+class GroupStatus:
+    OK = "ok"
+    ERROR = "error"  # retried next cycle
+    INACCESSIBLE = "inaccessible"  # re-checked after `inaccessible_recheck_hours`
+    NOT_POLLED = "not_polled"  # the cycle stopped before reaching it (token, pause)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOutcome:
+    vk_id: int
+    screen_name: str
+    status: str
+    new_posts: int = 0
+    edited_posts: int = 0
+    skipped_ads: int = 0
+    pages: int = 0
+    cursor_post_id: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one cycle did. `token_error` set means polling stopped: the token is dead."""
+
+    started_at: datetime
+    duration_seconds: float
+    groups_due: int
+    groups_ok: int
+    groups_failed: int
+    groups_inaccessible: int
+    new_posts: int
+    edited_posts: int
+    skipped_ads: int
+    photos_stored: int
+    photos_identical: int
+    photos_near_duplicate: int
+    photos_failed: int
+    photos_retry_later: int
+    vk_calls: Mapping[str, int]
+    token_error: str | None = None
+    paused: str | None = None
+    bugs: tuple[str, ...] = ()
+    groups: tuple[GroupOutcome, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the cycle ran and nothing stopped it."""
+        return self.token_error is None and self.paused is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["vk_calls"] = dict(self.vk_calls)
+        data["ok"] = self.ok
+        return data
+
+
+@dataclass
+class _Stats:
+    new_posts: int = 0
+    edited_posts: int = 0
+    skipped_ads: int = 0
+    photos_stored: int = 0
+    photos_identical: int = 0
+    photos_near_duplicate: int = 0
+    photos_failed: int = 0
+    photos_retry_later: int = 0
+    bugs: list[str] = field(default_factory=list)
+    outcomes: dict[int, GroupOutcome] = field(default_factory=dict)
+
+
+@dataclass
+class _WallScan:
+    """One group's scan in progress: pages read so far and what they hold."""
+
+    group: storage.Group
+    offset: int = 0
+    pages: int = 0
+    done: bool = False
+    posts: dict[int, WallPost] = field(default_factory=dict)  # post_id → post, new or edited
+    skipped_ads: int = 0
+    highest_seen: int = 0
+
+
+class _Stop(Exception):
+    """Ends the wall phase of this cycle (dead token, method paused)."""
+
+
+def poll_cycle(
+    session_factory: SessionMaker,
+    gateway: VkGateway,
+    settings: Settings,
+    *,
+    now: datetime,
+    progress: ProgressCallback | None = None,
+    download_workers: int = 4,
+) -> PollReport:
+    """Poll every due group once, then download missing photos; never raises for VK errors."""
+    started = time.monotonic()
+    calls_before = _snapshot_calls(gateway)
+    own_calls: Counter[str] = Counter()
+    stats = _Stats()
+    token_error: str | None = None
+    paused: str | None = None
+
+    with storage.session_scope(session_factory) as session:
+        groups = storage.groups_due(session, now)
+        pause = storage.active_pause(
+            session, storage.method_scope("execute"), now
+        ) or storage.active_pause(session, storage.method_scope("wall.get"), now)
+    if pause is not None:
+        paused = f"{pause.scope} is paused until {pause.until.isoformat()}: {pause.reason}"
+        logger.warning("not polling walls: %s", paused)
+    else:
+        try:
+            _poll_walls(session_factory, gateway, settings, groups, now, stats, own_calls, progress)
+        except _Stop as stop:
+            reason = stop.args[0]
+            if isinstance(reason, TokenError):
+                token_error = f"the VK token is dead or wrong: {reason}"
+                logger.error("polling stopped: %s", token_error)
+            else:
+                paused = str(reason)
+    for group in groups:
+        stats.outcomes.setdefault(
+            group.vk_id, GroupOutcome(group.vk_id, group.screen_name, GroupStatus.NOT_POLLED)
+        )
+
+    _download_photos(session_factory, gateway, settings, now, stats, progress, download_workers)
+
+    calls = _calls_since(gateway, calls_before, own_calls)
+    if calls:
+        with storage.session_scope(session_factory) as session:
+            storage.add_vk_calls(session, now.date(), calls)
+    outcomes = tuple(stats.outcomes[g.vk_id] for g in groups)
+    report = PollReport(
+        started_at=now,
+        duration_seconds=round(time.monotonic() - started, 3),
+        groups_due=len(groups),
+        groups_ok=sum(o.status == GroupStatus.OK for o in outcomes),
+        groups_failed=sum(o.status == GroupStatus.ERROR for o in outcomes),
+        groups_inaccessible=sum(o.status == GroupStatus.INACCESSIBLE for o in outcomes),
+        new_posts=stats.new_posts,
+        edited_posts=stats.edited_posts,
+        skipped_ads=stats.skipped_ads,
+        photos_stored=stats.photos_stored,
+        photos_identical=stats.photos_identical,
+        photos_near_duplicate=stats.photos_near_duplicate,
+        photos_failed=stats.photos_failed,
+        photos_retry_later=stats.photos_retry_later,
+        vk_calls=dict(calls),
+        token_error=token_error,
+        paused=paused,
+        bugs=tuple(stats.bugs),
+        groups=outcomes,
+    )
+    logger.info(
+        "poll: %d groups (%d ok, %d failed, %d inaccessible), %d new posts, %d edited, "
+        "%d photos stored, %d failed, calls %s",
+        report.groups_due,
+        report.groups_ok,
+        report.groups_failed,
+        report.groups_inaccessible,
+        report.new_posts,
+        report.edited_posts,
+        report.photos_stored,
+        report.photos_failed,
+        dict(calls),
+    )
+    return report
+
+
+# ---- walls ---------------------------------------------------------------------------
+
+
+def _poll_walls(
+    session_factory: SessionMaker,
+    gateway: VkGateway,
+    settings: Settings,
+    groups: Sequence[storage.Group],
+    now: datetime,
+    stats: _Stats,
+    own_calls: Counter[str],
+    progress: ProgressCallback | None,
+) -> None:
+    batch_size = settings.vk.walls_per_execute
+    done = 0
+    if progress:
+        progress("walls", 0, len(groups))
+    for start in range(0, len(groups), batch_size):
+        scans = [_WallScan(group=g) for g in groups[start : start + batch_size]]
+        while True:
+            active = [s for s in scans if not s.done]
+            if not active:
+                break
+            requests = [
+                WallRequest(
+                    owner_id=s.group.owner_id, offset=s.offset, count=settings.polling.page_size
+                )
+                for s in active
+            ]
+            own_calls["execute"] += 1
+            own_calls["wall.get"] += len(requests)
+            try:
+                results: Mapping[int, WallPage | Exception] = gateway.fetch_walls(requests)
+            except VkError as exc:
+                results = {s.group.owner_id: exc for s in active}
+            stop: Exception | None = None
+            for scan in active:
+                result = results.get(scan.group.owner_id)
+                if result is None:
+                    result = VkError("execute returned no result for this wall", method="execute")
+                if isinstance(result, WallPage):
+                    _take_page(scan, result, settings, now)
+                    if scan.done:
+                        _commit_scan(session_factory, scan, now, stats)
+                        done += 1
+                    continue
+                scan.done = True
+                done += 1
+                stop = _wall_failed(session_factory, scan, result, settings, now, stats) or stop
+            if progress:
+                progress("walls", done, len(groups))
+            if stop is not None:
+                raise _Stop(stop)
+
+
+def _take_page(scan: _WallScan, page: WallPage, settings: Settings, now: datetime) -> None:
+    """Add one page to the scan and decide whether the scan goes on."""
+    cursor = scan.group.cursor_post_id
+    edit_window = timedelta(hours=settings.polling.edited_window_hours)
+    reached_cursor = False
+    for post in page.posts:
+        if post.owner_id != scan.group.owner_id:
+            continue
+        if post.post_id > cursor:
+            scan.highest_seen = max(scan.highest_seen, post.post_id)
+            if post.marked_as_ads:
+                scan.skipped_ads += post.post_id not in scan.posts
+                continue
+            scan.posts[post.post_id] = post
+            continue
+        if not post.is_pinned:
+            reached_cursor = True  # a pinned old post never stops the scan
+        if (
+            post.edited is not None
+            and not post.marked_as_ads
+            and now - post.edited <= edit_window
+        ):
+            scan.posts[post.post_id] = post  # stored already; upsert keeps it unless edited grew
+    scan.pages += 1
+    scan.offset += settings.polling.page_size
+    full_page = len(page.posts) >= settings.polling.page_size and scan.offset < page.count
+    if reached_cursor or not full_page or scan.pages >= settings.polling.max_pages:
+        if not reached_cursor and full_page and cursor:
+            logger.warning(
+                "group %s: %d pages were all new; older posts beyond them are not read",
+                scan.group.screen_name,
+                scan.pages,
+            )
+        scan.done = True
+
+
+def _commit_scan(
+    session_factory: SessionMaker, scan: _WallScan, now: datetime, stats: _Stats
+) -> None:
+    """Store the scan's posts and advance the cursor in one transaction."""
+    group = scan.group
+    new = edited = 0
+    try:
+        with storage.session_scope(session_factory) as session:
+            for post in sorted(scan.posts.values(), key=lambda p: p.post_id):
+                _, change = storage.upsert_post(session, post, now=now)
+                new += change is PostChange.NEW
+                edited += change is PostChange.EDITED
+            updated = storage.advance_cursor(
+                session, group.id, max(group.cursor_post_id, scan.highest_seen), now
+            )
+    except storage.NotFoundError:
+        logger.info("group %s was removed during the poll", group.screen_name)
+        return
+    stats.new_posts += new
+    stats.edited_posts += edited
+    stats.skipped_ads += scan.skipped_ads
+    if new or edited:
+        logger.info("group %s: %d new, %d edited posts", group.screen_name, new, edited)
+    stats.outcomes[group.vk_id] = GroupOutcome(
+        vk_id=group.vk_id,
+        screen_name=group.screen_name,
+        status=GroupStatus.OK,
+        new_posts=new,
+        edited_posts=edited,
+        skipped_ads=scan.skipped_ads,
+        pages=scan.pages,
+        cursor_post_id=updated.cursor_post_id,
+    )
+
+
+def _wall_failed(
+    session_factory: SessionMaker,
+    scan: _WallScan,
+    error: Exception,
+    settings: Settings,
+    now: datetime,
+    stats: _Stats,
+) -> Exception | None:
+    """Apply the VK error policy to one wall; return the error when the cycle must stop."""
+    group = scan.group
+    message = str(error)
+    status = GroupStatus.ERROR
+    stop: Exception | None = None
+    with storage.session_scope(session_factory) as session:
+        if isinstance(error, TokenError):
+            stop = error
+        elif isinstance(error, GroupAccessError):
+            status = GroupStatus.INACCESSIBLE
+            recheck = timedelta(hours=settings.vk.inaccessible_recheck_hours)
+            logger.warning(
+                "group %s is inaccessible (%s); re-checking after %s",
+                group.screen_name,
+                message,
+                now + recheck,
+            )
+            storage.mark_group_inaccessible(session, group.id, message, now, recheck)
+        elif isinstance(error, CaptchaError):
+            until = now + timedelta(hours=settings.vk.captcha_pause_hours)
+            if storage.active_pause(session, storage.WRITES_SCOPE, now) is None:
+                logger.warning(
+                    "VK asks for a captcha (%s): all writes pause until %s", message, until
+                )
+                storage.add_pause(
+                    session, storage.WRITES_SCOPE, until=until, reason=message, now=now
+                )
+            storage.record_group_error(session, group.id, message, now)
+        elif isinstance(error, MethodPausedError):
+            method = error.method or "wall.get"
+            scope = storage.method_scope(method)
+            until = now + timedelta(hours=settings.vk.method_pause_hours)
+            if storage.active_pause(session, scope, now) is None:
+                logger.warning("%s hit its daily limit: paused until %s", method, until)
+                storage.add_pause(session, scope, until=until, reason=message, now=now)
+            storage.record_group_error(session, group.id, message, now)
+            stop = MethodPausedError(
+                f"{scope} is paused until {until.isoformat()}: {message}", code=29, method=method
+            )
+        elif isinstance(error, VkBugError):
+            logger.error(
+                "VK says our request is wrong (a petmatch bug): method=%s code=%s group=%s: %s",
+                error.method,
+                error.code,
+                group.screen_name,
+                message,
+            )
+            stats.bugs.append(
+                f"{error.method} (code {error.code}) for {group.screen_name}: {message}"
+            )
+            storage.record_group_error(session, group.id, f"bug: {message}", now)
+        else:
+            logger.warning("group %s: %s; retrying next cycle", group.screen_name, message)
+            storage.record_group_error(session, group.id, message, now)
+    if not isinstance(error, TokenError):
+        stats.outcomes[group.vk_id] = GroupOutcome(
+            vk_id=group.vk_id,
+            screen_name=group.screen_name,
+            status=status,
+            cursor_post_id=group.cursor_post_id,
+            error=message,
+        )
+    return stop
+
+
+# ---- photos --------------------------------------------------------------------------
+
+
+def _download_photos(
+    session_factory: SessionMaker,
+    gateway: VkGateway,
+    settings: Settings,
+    now: datetime,
+    stats: _Stats,
+    progress: ProgressCallback | None,
+    workers: int,
+) -> None:
+    """Download every pending photo; each one is committed on its own."""
+    with storage.session_scope(session_factory) as session:
+        pending = storage.pending_photos(session)
+        near = NearDuplicateIndex(storage.stored_phashes(session)) if pending else None
+    if not pending or near is None:
+        return
+    total = len(pending)
+    if progress:
+        progress("photos", 0, total)
+
+    def fetch(photo: storage.Photo) -> bytes | Exception:
+        try:
+            return gateway.download_photo(photo.source_url)
+        except Exception as exc:  # recorded per photo; one bad photo never stops the cycle
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for chunk_start in range(0, total, _DOWNLOAD_CHUNK):
+            chunk = pending[chunk_start : chunk_start + _DOWNLOAD_CHUNK]
+            for photo, result in zip(chunk, pool.map(fetch, chunk), strict=True):
+                _store_photo(session_factory, settings, photo, result, near, now, stats)
+            if progress:
+                progress("photos", min(chunk_start + len(chunk), total), total)
+
+
+def _store_photo(
+    session_factory: SessionMaker,
+    settings: Settings,
+    photo: storage.Photo,
+    result: bytes | Exception,
+    near: NearDuplicateIndex,
+    now: datetime,
+    stats: _Stats,
+) -> None:
+    error: str | None = None
+    final = True
+    content = None
+    if isinstance(result, Exception):
+        error, final = _download_failure(result)
+        if not isinstance(result, VkError):
+            logger.exception("photo %d: unexpected download failure", photo.id, exc_info=result)
+    else:
+        try:
+            content = inspect_photo(result, max_pixels=settings.vk.max_photo_pixels)
+            path = store_photo_file(result, content, settings.photos_dir)
+        except BadPhotoError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error, final = f"could not write the photo file: {exc}", False
+    with storage.session_scope(session_factory) as session:
+        if error is not None or content is None:
+            final = final or photo.attempts + 1 >= MAX_PHOTO_ATTEMPTS
+            logger.warning(
+                "photo %d (%s): %s%s",
+                photo.id,
+                photo.source_url,
+                error,
+                "" if final else "; retrying next cycle",
+            )
+            storage.record_photo_failure(
+                session, photo.id, error or "unknown", now=now, final=final
+            )
+            if final:
+                stats.photos_failed += 1
+            else:
+                stats.photos_retry_later += 1
+            return
+        twin = near.nearest(content.phash)
+        kept = storage.record_photo_stored(
+            session,
+            photo.id,
+            sha256=content.sha256,
+            phash=content.phash,
+            width=content.width,
+            height=content.height,
+            size=content.size,
+            file_path=path,
+            now=now,
+            near_duplicate_of=twin,
+        )
+    if kept.id != photo.id:
+        stats.photos_identical += 1
+        return
+    stats.photos_stored += 1
+    if twin is not None:
+        stats.photos_near_duplicate += 1
+    near.add(kept.id, content.phash)
+
+
+def _download_failure(error: Exception) -> tuple[str, bool]:
+    """(message, final?) for a failed download."""
+    if isinstance(error, PhotoDownloadError):
+        reason = getattr(error, "reason", "") or ""
+        transient = reason.startswith(_TRANSIENT_PHOTO_REASONS)
+        return f"{reason or 'download failed'}: {error}", not transient
+    if isinstance(error, VkError):
+        return str(error), False
+    return f"{type(error).__name__}: {error}", False
+
+
+# ---- call accounting -----------------------------------------------------------------
+
+
+def _snapshot_calls(gateway: VkGateway) -> tuple[Any, Counter[str]] | None:
+    counts = getattr(gateway, "calls_today", None)
+    if not isinstance(counts, Mapping):
+        return None
+    return getattr(gateway, "calls_day", None), Counter(counts)
+
+
+def _calls_since(
+    gateway: VkGateway, before: tuple[Any, Counter[str]] | None, own: Counter[str]
+) -> dict[str, int]:
+    """Calls made during the cycle: the gateway's own counters when it keeps them."""
+    if before is None:
+        return {k: v for k, v in own.items() if v}
+    day_before, counts_before = before
+    counts = Counter(getattr(gateway, "calls_today", {}))
+    if getattr(gateway, "calls_day", None) != day_before:
+        counts_before = Counter()  # the gateway's day rolled over mid-cycle
+    diff = counts - counts_before
+    return {k: v for k, v in sorted(diff.items()) if v}
