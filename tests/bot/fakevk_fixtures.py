@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import requests
@@ -16,7 +18,7 @@ from bot.config import VkSettings
 from bot.fakevk import FakeVkServer
 from bot.vk.gateway import VkApiGateway
 
-__all__ = ["fake_vk", "gateway", "jpeg_bytes", "make_vk_settings", "vk_settings"]
+__all__ = ["fake_vk", "gateway", "jpeg_bytes", "make_vk_settings", "open_gateway", "vk_settings"]
 
 #: Client timeout in tests; the fake's "timeout" fault hangs longer than this.
 TEST_TIMEOUT_SECONDS = 0.5
@@ -66,10 +68,18 @@ def vk_settings(fake_vk: FakeVkServer) -> VkSettings:
     return make_vk_settings(fake_vk)
 
 
+@contextmanager
+def open_gateway(settings: VkSettings, **kwargs: Any) -> Iterator[VkApiGateway]:
+    """A `VkApiGateway` on a session that ignores environment proxies (loopback only);
+    `kwargs` go to the constructor (`sleep`, `clock`, `rng`, `today`, `session`)."""
+    session = kwargs.pop("session", None) or requests.Session()
+    session.trust_env = False
+    with session, VkApiGateway(settings, session=session, **kwargs) as gw:
+        yield gw
+
+
 @pytest.fixture
 def gateway(vk_settings: VkSettings) -> Iterator[VkApiGateway]:
     """A real `VkApiGateway` talking to `fake_vk` over HTTP (no environment proxies)."""
-    session = requests.Session()
-    session.trust_env = False
-    with session, VkApiGateway(vk_settings, session=session) as gw:
+    with open_gateway(vk_settings) as gw:
         yield gw

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import random
 import traceback
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -28,7 +27,7 @@ from bot.vk.errors import (
     VkError,
 )
 from bot.vk.gateway import VkApiGateway
-from tests.bot.fakevk_fixtures import make_vk_settings
+from tests.bot.fakevk_fixtures import make_vk_settings, open_gateway
 
 GROUP = 10
 
@@ -67,13 +66,6 @@ def wall(fake_vk: FakeVkServer) -> FakeVkServer:
     fake_vk.add_group(GROUP, "poteryashki", "Потеряшки")
     fake_vk.add_post(GROUP, text="Пропала кошка", date=1_700_000_000)
     return fake_vk
-
-
-def _gateway(settings: VkSettings, **kwargs: object) -> Iterator[VkApiGateway]:
-    session = kwargs.pop("session", None) or requests.Session()
-    session.trust_env = False  # type: ignore[union-attr]
-    with session, VkApiGateway(settings, session=session, **kwargs) as gw:  # type: ignore[arg-type]
-        yield gw
 
 
 POLICY = [
@@ -124,7 +116,7 @@ def test_comment_errors_map_on_create_comment(wall: FakeVkServer, gateway: VkApi
 
 def test_wrong_token_is_a_token_error(wall: FakeVkServer) -> None:
     settings = make_vk_settings(wall, token="not-the-token")
-    for gw in _gateway(settings):
+    with open_gateway(settings) as gw:
         with pytest.raises(TokenError) as caught:
             gw.fetch_wall(-GROUP)
         assert caught.value.code == 5
@@ -147,9 +139,11 @@ def test_transient_failures_forever_give_up_after_max_retries(
 ) -> None:
     settings = make_vk_settings(wall, max_retries=2)
     wall.inject_fault("wall.get", fault, times=None)
-    for gw in _gateway(settings):
-        with pytest.raises(TransientVkError, match="gave up after 3 attempts"):
-            gw.fetch_wall(-GROUP)
+    with (
+        open_gateway(settings) as gw,
+        pytest.raises(TransientVkError, match="gave up after 3 attempts"),
+    ):
+        gw.fetch_wall(-GROUP)
     assert wall.calls["wall.get"] == 3
 
 
@@ -159,9 +153,9 @@ def test_backoff_grows_exponentially_with_bounded_jitter(wall: FakeVkServer) -> 
         wall, max_retries=4, backoff_base_seconds=0.1, backoff_max_seconds=0.5
     )
     wall.inject_fault("wall.get", 10, times=None)
-    for gw in _gateway(settings, sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1)):
-        with pytest.raises(TransientVkError):
-            gw.fetch_wall(-GROUP)
+    gw = open_gateway(settings, sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
+    with gw as gateway, pytest.raises(TransientVkError):
+        gateway.fetch_wall(-GROUP)
     backoffs = [s for s in clock.sleeps if s >= 0.05 - 1e-9]
     assert len(backoffs) == 4
     for attempt, delay in enumerate(backoffs):
@@ -174,7 +168,7 @@ def test_rate_limit_spaces_requests(wall: FakeVkServer) -> None:
     clock = FakeClock()
     session = StampingSession(clock)
     settings = make_vk_settings(wall, rate_limit_per_second=3.0)
-    for gw in _gateway(settings, session=session, sleep=clock.sleep, clock=clock.monotonic):
+    with open_gateway(settings, session=session, sleep=clock.sleep, clock=clock.monotonic) as gw:
         for _ in range(7):
             gw.fetch_wall(-GROUP)
     assert len(session.stamps) == 7
@@ -211,7 +205,7 @@ def test_token_never_appears_in_errors_or_logs(
     token = wall.token
     settings = make_vk_settings(wall, max_retries=2)
     wall.inject_fault("wall.get", fault, times=None)
-    for gw in _gateway(settings):
+    with open_gateway(settings) as gw:
         assert token not in repr(gw)
         with pytest.raises(VkError) as caught:
             gw.fetch_wall(-GROUP)
@@ -231,7 +225,7 @@ def test_token_never_appears_in_errors_or_logs(
 
 def test_calls_today_counts_by_method_and_starts_over_each_day(wall: FakeVkServer) -> None:
     days = iter([date(2024, 5, 1)] * 3 + [date(2024, 5, 2)] * 10)
-    for gw in _gateway(make_vk_settings(wall), today=lambda: next(days)):
+    with open_gateway(make_vk_settings(wall), today=lambda: next(days)) as gw:
         gw.fetch_wall(-GROUP)
         gw.fetch_wall(-GROUP)
         assert gw.calls_today == {"wall.get": 2}
