@@ -17,9 +17,23 @@ from index.errors import (
     StaleIndexError,
     VectorIndexError,
 )
+from index.matching import (
+    AnimalHit,
+    AnimalPair,
+    Match,
+    MatchPolicy,
+    PostCandidate,
+    PostRef,
+    decide,
+    explain,
+    hits_from_candidates,
+    rank_post_candidates,
+)
 
 __all__ = [
     "MANIFEST_NAME",
+    "AnimalHit",
+    "AnimalPair",
     "Candidate",
     "DuplicateIdError",
     "FaissIndex",
@@ -29,9 +43,17 @@ __all__ = [
     "IndexNotFoundError",
     "InvalidVectorError",
     "ManifestPartition",
+    "Match",
+    "MatchPolicy",
     "ModelMismatchError",
     "PartitionInfo",
     "PartitionKey",
+    "PostCandidate",
+    "PostRef",
     "StaleIndexError",
     "VectorIndexError",
+    "decide",
+    "explain",
+    "hits_from_candidates",
+    "rank_post_candidates",
 ]
