@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.fakevk import FakeVkServer
 from bot.vk._refs import parse_group_ref
@@ -119,3 +121,15 @@ def test_get_comments_reads_other_peoples_comments(
     fake_vk.inject_fault("wall.getComments", "http500", times=None)
     with pytest.raises(TransientVkError):
         gateway.get_comments(*post)
+
+
+@given(st.text(max_size=80))
+def test_group_ref_parsing_is_total(ref: str) -> None:
+    try:
+        parsed = parse_group_ref(ref)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert (isinstance(parsed, int) and parsed > 0) or (
+        isinstance(parsed, str) and parsed.replace("_", "").replace(".", "").isalnum()
+    )
