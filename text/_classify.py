@@ -16,7 +16,7 @@ from text._rules import KIND_RULES, SPECIES_WORDS, Rule
 
 logger = logging.getLogger("petmatch.text")
 
-_KIND_THRESHOLD = 1.5  # below this score for every kind, a post is `other`
+_KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other`
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
 _HASHTAG_FACTOR = 0.5  # hashtags are noisy: a lost post tags itself #найденсфинкс too
 _SNIPPET_MAX = 80

@@ -37,6 +37,7 @@ _STREET_AFTER = _words(
 )
 _STRICT = _words("г гор город гп пгт")
 _SOFT = _STRICT | _words("в во из под около возле близ район окрестность пригород")
+_ABBREVIATIONS = _words("ул пр прт д ст м пл наб пер мкр ш б бр г гор им пос п с дер тц р обл")
 _RAYON = frozenset(("район", "р", "рн", "районе", "района"))
 
 
@@ -171,13 +172,28 @@ def _lem(tokens: list[Token], i: int) -> str:
     return ""
 
 
+def _joined_before(tokens: list[Token], i: int, text: str) -> bool:
+    """Whether token i-1 reads as part of the same phrase: only spaces between them, or the
+    dot of an abbreviation ("ул. Королёва", "г. Омск"), not a comma or a sentence end."""
+    if i == 0:
+        return False
+    gap = text[tokens[i - 1].end : tokens[i].start]
+    if not gap.strip():
+        return True
+    return gap.strip() == "." and tokens[i - 1].text in _ABBREVIATIONS
+
+
+def _joined_after(tokens: list[Token], i: int, text: str) -> bool:
+    return i < len(tokens) and not text[tokens[i - 1].end : tokens[i].start].strip()
+
+
 def _context_strength(
     tokens: list[Token], start: int, end: int, text: str, entry: _Entry
 ) -> float:
     """0 when the context rules the mention out; otherwise how sure the context makes it."""
-    before = _lem(tokens, start - 1)
+    before = _lem(tokens, start - 1) if _joined_before(tokens, start, text) else ""
     before2 = _lem(tokens, start - 2)
-    after = _lem(tokens, end)
+    after = _lem(tokens, end) if _joined_after(tokens, end, text) else ""
     if before in _STREET_BEFORE or (before2 in _STREET_BEFORE and before in {"им", "имени"}):
         return 0.0
     if start > 0 and text[tokens[start].start - 1 : tokens[start].start] in {"«", '"', "“"}:
@@ -188,6 +204,9 @@ def _context_strength(
         return 2.0 if before in _STRICT else 1.5
     if after in _STREET_AFTER:
         return 0.0
+    if after in _RAYON:
+        # "в Ногинском районе": the district around the city, not the city itself.
+        return 0.5
     if before in _STRICT:
         return 2.0
     line_end = end == len(tokens) or tokens[end].segment != tokens[end - 1].segment
@@ -204,8 +223,18 @@ def _context_strength(
     return 1.5 if before in _SOFT else 1.0
 
 
-def _surface(tokens: list[Token], i: int, n: int) -> str:
-    return " ".join(t.text for t in tokens[i : i + 1 + n])
+def _rayon_city(tokens: list[Token], i: int) -> City | None:
+    """The centre of an "Xский район" ("Солнечногорский район" → Солнечногорск)."""
+    if _lem(tokens, i + 1) not in _RAYON:
+        return None
+    adjective = _lem(tokens, i)
+    if not adjective.endswith("ский"):
+        return None
+    for stem in (adjective[:-3], adjective[:-3] + "ь", adjective[:-2]):
+        group = cities().get(stem)
+        if group:
+            return group[0]
+    return None
 
 
 def find_places(tokens: list[Token], text: str) -> list[Mention]:
@@ -233,8 +262,6 @@ def find_places(tokens: list[Token], text: str) -> list[Mention]:
                 if any(not (_morph.forms(tokens[i + 1 + j].text) & entry.words[j])
                        for j in range(n)):
                     continue
-                if entry.kind == "alias" and _surface(tokens, i, n) not in aliases():
-                    continue
                 strength = _context_strength(tokens, i, i + 1 + n, text, entry)
                 if strength <= 0:
                     continue
@@ -242,6 +269,11 @@ def find_places(tokens: list[Token], text: str) -> list[Mention]:
                 if best is None or (n, strength) > (best[0], best[1]):
                     best = rank
         if best is None:
+            rayon = _rayon_city(tokens, i)
+            if rayon is not None:
+                mentions.append(
+                    Mention("city", rayon.name, rayon.name, rayon.region, 0.5, i, i + 1)
+                )
             i += 1
             continue
         n, strength, entry = best

@@ -25,6 +25,10 @@ _OVERRIDES = {
     "найден": "найти",
     "найдены": "найти",
     "найдено": "найти",
+    "найду": "найти_fut",  # "найдём хозяев", a pet named Найда: not "found"
+    "найдем": "найти_fut",
+    "найдет": "найти_fut",
+    "найдут": "найти_fut",
     "потерялася": "потеряться",
     "патерялась": "потеряться",
     "патерялся": "потеряться",
@@ -54,7 +58,8 @@ def _fold(word: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def lemma(token: str) -> str:
-    """The token's lemma; infinitives get `_inf` and imperatives `_imp` appended.
+    """The token's lemma; infinitives get `_inf`, imperatives `_imp` and active participles
+    `_prta` appended.
 
     The suffixes let rules tell "помогите найти" (a plea: lost) from "нашли" (found).
     """
@@ -69,6 +74,9 @@ def lemma(token: str) -> str:
         return base + "_inf"
     if tag.mood == "impr":
         return base + "_imp"
+    if tag.POS == "PRTF" and tag.voice == "actv":
+        # "поиск пропавших животных" is about lost pets in general, not a loss.
+        return base + "_prta"
     return base
 
 

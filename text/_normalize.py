@@ -47,6 +47,8 @@ def normalize(text: str) -> str:
     folded = fold(text)
     if len(folded) != len(text):
         folded = "".join(c if len(c.lower()) != 1 else fold(c) for c in text)
+    if _MIXED.search(folded) is None:
+        return folded
     return _WORD.sub(_fix_token, folded)
 
 
@@ -76,14 +78,19 @@ class Token:
 def tokenize(text: str) -> list[Token]:
     """Words of an already normalised text, each tagged with its sentence number."""
     tokens: list[Token] = []
+    breaks = [m.start() for m in _BREAK.finditer(text)]
+    breaks.append(len(text) + 1)
+    stretched = _STRETCH.search(text) is not None
     segment = 0
-    last = 0
+    next_break = 0
     for match in _WORD.finditer(text):
-        if _BREAK.search(text, last, match.start()):
-            segment += 1
-        last = match.end()
+        start = match.start()
+        if breaks[next_break] < start:
+            segment += 1 if tokens else 0
+            while breaks[next_break] < start:
+                next_break += 1
         word = match.group(0)
-        if len(word) > 2:
+        if stretched and len(word) > 2:
             word = _STRETCH.sub(r"\1", word)
-        tokens.append(Token(word, match.start(), match.end(), segment))
+        tokens.append(Token(word, start, match.end(), segment))
     return tokens

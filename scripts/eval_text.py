@@ -1,0 +1,72 @@
+"""Score `text.classify_post` on a labelled JSON-lines file: confusion matrix, per-field
+accuracy and per-class precision/recall.
+
+Each line: {"id", "text", "kind", "species", "city"[, "group_city"]}; city is scored where
+the text spells the gold city (rows with "source": "written" always score it).
+
+    python scripts/eval_text.py FILE.jsonl
+    python scripts/eval_text.py --real dev|holdout|all   # the real posts in ../shared
+    python scripts/eval_text.py --written                # the posts written in tests/text
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.text.devset import FIELDS, evaluate, real_rows, written_rows  # noqa: E402
+from text import PetSpecies, PostKind, classify_post  # noqa: E402
+
+
+def _predict(row: dict) -> dict:
+    label = classify_post(row["text"], group_city=row.get("group_city"))
+    return {"kind": label.kind.value, "species": label.species.value, "city": label.city}
+
+
+def _matrix(title: str, confusion: dict, classes: list[str]) -> None:
+    print(f"\n{title} (rows gold, columns predicted)")
+    print(" " * 10 + "".join(f"{c:>10}" for c in classes))
+    for gold in classes:
+        print(f"{gold:>10}" + "".join(f"{confusion.get((gold, p), 0):>10}" for p in classes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", nargs="?", type=Path)
+    parser.add_argument("--real", choices=["dev", "holdout", "all"])
+    parser.add_argument("--written", action="store_true")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    args = parser.parse_args()
+    if args.real:
+        rows = real_rows(args.shared, args.real)
+    elif args.written:
+        rows = written_rows()
+    elif args.file:
+        rows = [json.loads(line) for line in args.file.open(encoding="utf-8") if line.strip()]
+        rows = [r for r in rows if "text" in r]
+        for i, row in enumerate(rows):
+            row.setdefault("id", str(i))
+    else:
+        parser.error("give a FILE, --real SPLIT or --written")
+    report = evaluate(rows, _predict)
+    print(f"posts: {report.n}")
+    for name in FIELDS:
+        print(f"{name:>8} accuracy: {report.accuracy(name):.3f} (n={report.counted[name]})")
+    _matrix("kind", report.confusion, [k.value for k in PostKind])
+    for kind in PostKind:
+        print(f"{kind.value:>10}  precision {report.precision(kind):.3f}  "
+              f"recall {report.recall(kind):.3f}")
+    _matrix("species", report.species_confusion, [s.value for s in PetSpecies])
+    if report.misses:
+        print("\nmisses (id, field, gold, predicted):")
+        for miss in report.misses:
+            print("  ", *miss)
+
+
+if __name__ == "__main__":
+    main()
