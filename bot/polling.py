@@ -156,8 +156,13 @@ def poll_cycle(
     now: datetime,
     progress: ProgressCallback | None = None,
     download_workers: int = 4,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> PollReport:
-    """Poll every due group once, then download missing photos; never raises for VK errors."""
+    """Poll every due group once, then download missing photos; never raises for VK errors.
+
+    `stop_requested` is checked between steps (a wall batch, a photo): when it turns true
+    the cycle ends early with everything done so far committed."""
+    should_stop = stop_requested or (lambda: False)
     started = time.monotonic()
     calls_before = _snapshot_calls(gateway)
     own_calls: Counter[str] = Counter()
@@ -175,7 +180,10 @@ def poll_cycle(
         logger.warning("not polling walls: %s", paused)
     else:
         try:
-            _poll_walls(session_factory, gateway, settings, groups, now, stats, own_calls, progress)
+            _poll_walls(
+                session_factory, gateway, settings, groups, now, stats, own_calls, progress,
+                should_stop,
+            )
         except _Stop as stop:
             reason = stop.args[0]
             if isinstance(reason, TokenError):
@@ -188,7 +196,11 @@ def poll_cycle(
             group.vk_id, GroupOutcome(group.vk_id, group.screen_name, GroupStatus.NOT_POLLED)
         )
 
-    _download_photos(session_factory, gateway, settings, now, stats, progress, download_workers)
+    if not should_stop():
+        _download_photos(
+            session_factory, gateway, settings, now, stats, progress, download_workers,
+            should_stop,
+        )
 
     calls = _calls_since(gateway, calls_before, own_calls)
     if calls:
@@ -244,6 +256,7 @@ def _poll_walls(
     stats: _Stats,
     own_calls: Counter[str],
     progress: ProgressCallback | None,
+    should_stop: Callable[[], bool],
 ) -> None:
     batch_size = settings.vk.walls_per_execute
     done = 0
@@ -253,7 +266,7 @@ def _poll_walls(
         scans = [_WallScan(group=g) for g in groups[start : start + batch_size]]
         while True:
             active = [s for s in scans if not s.done]
-            if not active:
+            if not active or should_stop():
                 break
             requests = [
                 WallRequest(
@@ -442,6 +455,7 @@ def _download_photos(
     stats: _Stats,
     progress: ProgressCallback | None,
     workers: int,
+    should_stop: Callable[[], bool],
 ) -> None:
     """Download every pending photo; each one is committed on its own."""
     with storage.session_scope(session_factory) as session:
@@ -459,13 +473,21 @@ def _download_photos(
         except Exception as exc:  # recorded per photo; one bad photo never stops the cycle
             return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="photo")
+    try:
         for chunk_start in range(0, total, _DOWNLOAD_CHUNK):
+            if should_stop():
+                break
             chunk = pending[chunk_start : chunk_start + _DOWNLOAD_CHUNK]
-            for photo, result in zip(chunk, pool.map(fetch, chunk), strict=True):
-                _store_photo(session_factory, settings, photo, result, near, now, stats)
+            futures = [pool.submit(fetch, photo) for photo in chunk]
+            for photo, future in zip(chunk, futures, strict=True):
+                if should_stop():
+                    break
+                _store_photo(session_factory, settings, photo, future.result(), near, now, stats)
             if progress:
                 progress("photos", min(chunk_start + len(chunk), total), total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _store_photo(

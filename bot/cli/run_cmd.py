@@ -1,9 +1,162 @@
-"""Commands registered by this module (placeholder until its owner fills it in)."""
+"""`petmatch poll`, `petmatch run` and `petmatch reindex`, plus the VK helpers they share."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+from bot.cli._context import fail, print_json, settings_from
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bot.config import Settings
+    from bot.polling import PollReport
+    from bot.vk.gateway import VkApiGateway
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `poll`, `run` and `reindex` to the root app."""
+    app.command("poll")(poll)
+    app.command("run")(run)
+    app.command("reindex")(reindex)
+
+
+def build_gateway(settings: Settings) -> VkApiGateway:
+    """The VK adapter, or one clear line when there is no token."""
+    from bot.vk.errors import TokenError
+    from bot.vk.gateway import VkApiGateway
+
+    try:
+        return VkApiGateway(settings.vk)
+    except TokenError as exc:
+        fail(str(exc))
+    except OSError as exc:  # an unreadable token file
+        fail(f"cannot read the VK token file: {exc.strerror or exc}")
+
+
+def record_calls(engine: Engine, gateway: Any) -> None:
+    """Add the gateway's VK calls so far to today's counts (for commands outside a cycle)."""
+    from bot import storage
+
+    counts = dict(getattr(gateway, "calls_today", {}) or {})
+    if counts:
+        with storage.session_scope(engine) as session:
+            storage.add_vk_calls(session, datetime.now(UTC).date(), counts)
+
+
+def poll(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Run one poll cycle now: read new posts of every group, download their photos.
+
+    Example: petmatch poll --json
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot import storage
+    from bot.cli.db_cmd import open_migrated
+    from bot.polling import poll_cycle
+
+    settings = settings_from(ctx)
+    engine = open_migrated(settings)
+    try:
+        with storage.instance_lock(engine, lock_dir=settings.var_dir):
+            gateway = build_gateway(settings)
+            console = Console(stderr=True)
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+            try:
+                with Progress(*columns, console=console, transient=True) as bar:
+                    tasks: dict[str, Any] = {}
+
+                    def progress(phase: str, done: int, total: int) -> None:
+                        if phase not in tasks:
+                            tasks[phase] = bar.add_task(phase, total=total)
+                        bar.update(tasks[phase], completed=done, total=total)
+
+                    report = poll_cycle(
+                        storage.session_factory(engine),
+                        gateway,
+                        settings,
+                        now=datetime.now(UTC),
+                        progress=progress,
+                    )
+            finally:
+                gateway.close()
+    except storage.AlreadyRunningError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json(report.to_dict())
+    elif not report.token_error:
+        _print_summary(report)
+    if report.token_error:
+        fail(report.token_error, code=2)
+
+
+def _print_summary(report: PollReport) -> None:
+    typer.echo(
+        f"polled {report.groups_due} groups ({report.groups_ok} ok, {report.groups_failed} "
+        f"failed, {report.groups_inaccessible} inaccessible) in {report.duration_seconds:.1f}s"
+    )
+    typer.echo(
+        f"posts: {report.new_posts} new, {report.edited_posts} edited, "
+        f"{report.skipped_ads} ads skipped"
+    )
+    typer.echo(
+        f"photos: {report.photos_stored} stored, {report.photos_identical} identical to stored "
+        f"ones, {report.photos_near_duplicate} near-duplicates, {report.photos_failed} failed, "
+        f"{report.photos_retry_later} to retry"
+    )
+    calls = ", ".join(f"{k} {v}" for k, v in report.vk_calls.items()) or "none"
+    typer.echo(f"VK calls: {calls}")
+    if report.paused:
+        typer.echo(f"paused: {report.paused}")
+    for outcome in report.groups:
+        if outcome.error:
+            typer.echo(f"  {outcome.screen_name}: {outcome.status}: {outcome.error}")
+    for bug in report.bugs:
+        typer.echo(f"  bug: {bug}")
+
+
+def run(ctx: typer.Context) -> None:
+    """Run the bot: poll on a schedule and reindex nightly, until SIGTERM or Ctrl-C.
+
+    Polls every `polling.interval_minutes` (one poll right at start) and reindexes on
+    `polling.reindex_cron` (UTC); on SIGTERM the current step finishes first.
+
+    Example: PETMATCH_POLLING__INTERVAL_MINUTES=10 petmatch run
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.scheduler import run_scheduler
+    from bot.storage import AlreadyRunningError, DatabaseNotMigratedError
+    from bot.vk.errors import TokenError
+
+    settings = settings_from(ctx)
+    if settings.vk.token is None:
+        fail("no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE")
+    try:
+        run_scheduler(settings)
+    except (DatabaseNotMigratedError, AlreadyRunningError) as exc:
+        fail(str(exc))
+    except TokenError as exc:
+        fail(str(exc), code=2)
+    except SQLAlchemyError as exc:
+        fail(f"database failure: {str(exc).splitlines()[0][:300]}")
+
+
+def reindex(ctx: typer.Context) -> None:
+    """Rebuild the similarity index (a no-op until the index stage exists).
+
+    Example: petmatch reindex
+    """
+    from bot.cli.db_cmd import open_migrated
+
+    open_migrated(settings_from(ctx)).dispose()
+    typer.echo("reindex: nothing to do yet (the index stage is not installed)")

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.storage.errors import DatabaseNotMigratedError
 
 logger = logging.getLogger("petmatch.storage")
+# Alembic announces every plugin and context at INFO on each schema check; keep its warnings.
+for _name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

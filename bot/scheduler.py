@@ -1,0 +1,183 @@
+"""`petmatch run`: APScheduler 3 runs the poll job every `polling.interval_minutes` and the
+reindex job on `polling.reindex_cron` (UTC). Jobs are built from config at start-up (no job
+store), one instance at a time, missed runs coalesced; one poll runs immediately.
+
+SIGTERM/SIGINT let the current step finish (a wall batch, a photo) and then exit; the
+single-instance lock is held until the running job has returned. Later stages plug in through
+`after_poll` hooks (called with each `PollReport`) and the `reindex` callable.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from bot import storage
+from bot.config import Settings
+from bot.polling import PollReport, poll_cycle
+from bot.vk.errors import TokenError
+from bot.vk.models import VkGateway
+
+__all__ = ["PollHook", "add_jobs", "run_scheduler"]
+
+logger = logging.getLogger("petmatch.bot.scheduler")
+
+PollHook = Callable[[PollReport], None]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _no_reindex() -> None:
+    logger.info("reindex: nothing to do yet (the index stage is not installed)")
+
+
+def add_jobs(
+    scheduler: BaseScheduler,
+    settings: Settings,
+    *,
+    poll: Callable[[], None],
+    reindex: Callable[[], None],
+    start_at: datetime | None = None,
+) -> None:
+    """Add the poll and reindex jobs built from `settings` (the poll first runs at `start_at`)."""
+    scheduler.add_job(
+        poll,
+        IntervalTrigger(minutes=settings.polling.interval_minutes, timezone=UTC),
+        id="poll",
+        name="poll VK groups",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=start_at,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        reindex,
+        CronTrigger.from_crontab(settings.polling.reindex_cron, timezone=UTC),
+        id="reindex",
+        name="rebuild the index",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        replace_existing=True,
+    )
+
+
+def run_scheduler(
+    settings: Settings,
+    *,
+    after_poll: Sequence[PollHook] = (),
+    reindex: Callable[[], None] | None = None,
+    gateway: VkGateway | None = None,
+    clock: Clock = _utcnow,
+) -> None:
+    """Run until SIGTERM/SIGINT. Raises `DatabaseNotMigratedError`, `AlreadyRunningError`,
+    or `TokenError` when VK says the token is dead (polling stops)."""
+    engine = storage.open_database(settings.database_url)
+    try:
+        storage.ensure_migrated(engine)
+        with storage.instance_lock(engine, lock_dir=settings.var_dir):
+            own_gateway = gateway is None
+            if gateway is None:
+                from bot.vk.gateway import VkApiGateway
+
+                gateway = VkApiGateway(settings.vk)
+            try:
+                _run(settings, engine, gateway, after_poll, reindex or _no_reindex, clock)
+            finally:
+                if own_gateway:
+                    gateway.close()  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
+def _run(
+    settings: Settings,
+    engine: Engine,
+    gateway: VkGateway,
+    after_poll: Sequence[PollHook],
+    reindex: Callable[[], None],
+    clock: Clock,
+) -> None:
+    sessions = storage.session_factory(engine)
+    scheduler = BlockingScheduler(timezone=UTC)
+    stop = threading.Event()
+    busy = threading.Lock()  # held while a job runs; taken again before the lock is released
+    token_failure: list[str] = []
+
+    def poll_job() -> None:
+        with busy:
+            if stop.is_set():
+                return
+            try:
+                report = poll_cycle(
+                    sessions, gateway, settings, now=clock(), stop_requested=stop.is_set
+                )
+            except Exception:
+                logger.exception("poll cycle failed; the next one runs on schedule")
+                return
+            if report.token_error:
+                token_failure.append(report.token_error)
+                logger.error("stopping: %s", report.token_error)
+                stop.set()
+                scheduler.shutdown(wait=False)
+                return
+            for hook in after_poll:
+                if stop.is_set():
+                    break
+                try:
+                    hook(report)
+                except Exception:
+                    logger.exception("after-poll hook %r failed", hook)
+
+    def reindex_job() -> None:
+        with busy:
+            if stop.is_set():
+                return
+            try:
+                reindex()
+            except Exception:
+                logger.exception("reindex failed; the next one runs on schedule")
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        logger.info("%s: finishing the current step, then exiting", signal.Signals(signum).name)
+        stop.set()
+        scheduler.shutdown(wait=False)
+
+    add_jobs(scheduler, settings, poll=poll_job, reindex=reindex_job, start_at=clock())
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        logger.info(
+            "running: poll every %s min, reindex at '%s' (UTC)",
+            settings.polling.interval_minutes,
+            settings.polling.reindex_cron,
+        )
+        scheduler.start()
+    finally:
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        with busy:  # wait for a running job to reach a step boundary and return
+            pass
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+    logger.info("stopped")
+    if token_failure:
+        raise TokenError(token_failure[0])
