@@ -24,11 +24,22 @@ def register(app: typer.Typer) -> None:
     app.command("reindex")(reindex)
 
 
+NO_TOKEN = "no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE"
+
+
+def has_token(settings: Settings) -> bool:
+    """Whether a non-empty VK token is configured."""
+    token = settings.vk.token
+    return token is not None and bool(token.get_secret_value().strip())
+
+
 def build_gateway(settings: Settings) -> VkApiGateway:
     """The VK adapter, or one clear line when there is no token."""
     from bot.vk.errors import TokenError
     from bot.vk.gateway import VkApiGateway
 
+    if not has_token(settings):
+        fail(NO_TOKEN)
     try:
         return VkApiGateway(settings.vk)
     except TokenError as exc:
@@ -139,8 +150,8 @@ def run(ctx: typer.Context) -> None:
     from bot.vk.errors import TokenError
 
     settings = settings_from(ctx)
-    if settings.vk.token is None:
-        fail("no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE")
+    if not has_token(settings):
+        fail(NO_TOKEN)
     try:
         run_scheduler(settings)
     except (DatabaseNotMigratedError, AlreadyRunningError) as exc:
