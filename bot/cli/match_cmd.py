@@ -1,9 +1,213 @@
-"""Commands registered by this module (placeholder until its owner fills it in)."""
+"""`petmatch demo`, `search`, `matches list` and `comments list`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from bot.cli._context import fail, print_json, settings_from
+
+matches_app = typer.Typer(help="What the matcher found and decided.", no_args_is_help=True)
+comments_app = typer.Typer(help="What the bot said, or would have said.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `demo`, `search`, `matches` and `comments` to the root app."""
+    app.command("demo")(demo)
+    app.command("search")(search)
+    app.add_typer(matches_app, name="matches")
+    app.add_typer(comments_app, name="comments")
+
+
+def demo(
+    ctx: typer.Context,
+    photos: Path = typer.Option(
+        None,
+        "--photos",
+        help="Build the scenario from an identity-labelled folder "
+        "(sub-folders or <id>_<n>.jpg), e.g. ../shared/data/reid/dogfacenet.",
+        exists=True,
+        file_okay=False,
+    ),
+    identities: int = typer.Option(12, help="How many identities to take from --photos."),
+    species_word: str = typer.Option("собака", help="The animal word in --photos post texts."),
+    work_dir: Path = typer.Option(
+        Path("var/demo"), help="Where the demo's database, photos and index go (wiped first)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Run the whole bot on a fake VK with a known truth, and score its comments.
+
+    Example: petmatch demo --photos ../shared/data/reid/dogfacenet --identities 20 --json
+    """
+    from bot.demo import builtin_scenario, folder_scenario, run_demo
+
+    settings = settings_from(ctx)
+    scenario = (
+        builtin_scenario()
+        if photos is None
+        else folder_scenario(photos, identities=identities, species_word=species_word)
+    )
+    say = None if as_json else (lambda message: typer.echo(message, err=True))
+    try:
+        summary = run_demo(settings, work_dir=work_dir, posts=scenario, progress=say)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    _print_demo(summary)
+
+
+def _print_demo(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="petmatch demo", show_header=False)
+    table.add_row("posts read", str(summary.posts))
+    table.add_row("post kinds", ", ".join(f"{k}: {v}" for k, v in sorted(summary.labels.items())))
+    table.add_row("photos stored", str(summary.photos))
+    table.add_row("animals found", str(summary.animals))
+    table.add_row("candidate pairs", f"{summary.matches} ({summary.accepted_matches} confident)")
+    table.add_row("comments posted", str(summary.comments))
+    table.add_row("correct / wrong", f"{summary.correct_comments} / {summary.wrong_comments}")
+    table.add_row("same-animal pairs missed", str(summary.missed_pairs))
+    console.print(table)
+    for line in summary.comment_lines:
+        mark = "✓" if line["correct"] else "✗"
+        console.print(f"{mark} under {line['under']} → {line['links']}\n   {line['text']}")
+    for failure in summary.failures:
+        console.print(f"[yellow]noted:[/yellow] {failure}")
+
+
+def _open(ctx: typer.Context) -> tuple[Any, Any]:
+    from bot import storage
+
+    settings = settings_from(ctx)
+    engine = storage.open_database(settings.database_url)
+    try:
+        storage.ensure_migrated(engine)
+    except storage.DatabaseNotMigratedError as exc:
+        fail(str(exc))
+    return settings, storage.session_factory(engine)
+
+
+def search(
+    ctx: typer.Context,
+    photo: Path = typer.Argument(..., exists=True, dir_okay=False, help="A photo (or fragment)."),
+    city: str = typer.Option(None, help="Only posts from this city (and cities within reach)."),
+    species: str = typer.Option(None, help="cat or dog; default: what the photo shows."),
+    kind: str = typer.Option(None, help="lost or found; default: both."),
+    top: int = typer.Option(10, "--top", min=1, help="How many posts to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Rank the stored posts for a photo a volunteer has at hand.
+
+    Example: petmatch search ~/Downloads/dog.jpg --city Москва --kind found --top 5
+    """
+    from bot.searching import search_photo
+
+    settings, sessions = _open(ctx)
+    if kind not in (None, "lost", "found"):
+        fail("--kind must be lost or found")
+    try:
+        results = search_photo(
+            settings, sessions, photo, city=city, species=species, kind=kind, top=top
+        )
+    except (OSError, ValueError) as exc:
+        fail(f"{photo}: {exc}")
+    if as_json:
+        print_json({"photo": str(photo), "results": [r.as_dict() for r in results]})
+        return
+    if not results:
+        typer.echo("no matching posts")
+    for rank, result in enumerate(results, 1):
+        typer.echo(
+            f"{rank:>2}. {result.url}  {result.kind:<5} {result.city or '-':<16} "
+            f"similarity {result.similarity:.3f}  confidence {result.confidence:.2f}  "
+            f"(photo {result.photo_position + 1})"
+        )
+
+
+@matches_app.command("list")
+def list_matches(
+    ctx: typer.Context,
+    show_all: bool = typer.Option(False, "--all", help="Include rejected candidates."),
+    limit: int = typer.Option(50, min=1),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Show candidate pairs with their confidence and the reasons for the decision.
+
+    Example: petmatch matches list --all --json
+    """
+    from bot import storage
+    from bot.pipeline import _post_by_pk
+    from bot.storage import pipeline as store
+
+    _, sessions = _open(ctx)
+    with storage.session_scope(sessions) as session:
+        rows = store.list_matches(session, accepted_only=not show_all, limit=limit)
+        urls = {
+            pk: _post_by_pk(session, pk).url
+            for m in rows
+            for pk in (m.lost_post_pk, m.found_post_pk)
+        }
+    for m in rows:
+        record = {
+            "lost": urls[m.lost_post_pk],
+            "found": urls[m.found_post_pk],
+            "confidence": round(m.confidence, 4),
+            "similarity": round(m.similarity, 4),
+            "accepted": m.accepted,
+            "photos": [m.lost_photo_position + 1, m.found_photo_position + 1],
+            "reasons": list(m.reasons),
+            "model": m.model_id,
+            "updated_at": m.updated_at.isoformat(),
+        }
+        if as_json:
+            print_json(record)
+        else:
+            verdict = "ACCEPTED" if m.accepted else "rejected"
+            typer.echo(
+                f"{verdict:<8} {record['confidence']:.2f}  lost {record['lost']}  "
+                f"found {record['found']}\n         {'; '.join(m.reasons)}"
+            )
+    if not rows and not as_json:
+        typer.echo("no matches yet" + ("" if show_all else " (try --all for rejected ones)"))
+
+
+@comments_app.command("list")
+def list_comments(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, min=1),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Show comments: posted, dry-run, shadow, deferred or skipped, with the reason.
+
+    Example: petmatch comments list --json
+    """
+    from bot import storage
+    from bot.storage import pipeline as store
+
+    _, sessions = _open(ctx)
+    with storage.session_scope(sessions) as session:
+        rows = store.list_comments(session, limit=limit)
+    for c in rows:
+        record = {
+            "post": f"https://vk.com/wall{c.owner_id}_{c.post_id}",
+            "state": c.state.value,
+            "reason": c.reason,
+            "text": c.text,
+            "vk_comment_id": c.vk_comment_id,
+            "created_at": c.created_at.isoformat(),
+            "posted_at": c.posted_at.isoformat() if c.posted_at else None,
+        }
+        if as_json:
+            print_json(record)
+        else:
+            typer.echo(f"{c.state.value:<8} {record['post']}  ({c.reason})\n         {c.text}")
+    if not rows and not as_json:
+        typer.echo("no comments yet")

@@ -1,0 +1,836 @@
+"""The orchestrator: moves each new or edited post through text → photos → vision → index →
+matching → comment. The only module that talks to VK, the database and disk for the stages.
+
+Every stage commits its result per post and records `stage`, so a restart resumes from the
+first unfinished stage, and a failure in one post (corrupt photo, no animal, unknown city)
+is recorded on that post and never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from bot import storage
+from bot.commenting import (
+    CommentAction,
+    CommentContext,
+    CommentPolicy,
+    CommentTemplates,
+    decide_comment_action,
+    render_comment,
+)
+from bot.config import Settings
+from bot.storage import pipeline as store
+from bot.storage.records import PhotoState, Post, PostState
+from bot.vk import CaptchaError, CommentRejectedError, LinkRejectedError, VkError, VkGateway
+
+if TYPE_CHECKING:
+    from index import FaissIndex
+    from reid import Embedder
+    from segmentation import Segmenter
+
+logger = logging.getLogger("petmatch.pipeline")
+
+OPPOSITE_KIND = {"lost": "found", "found": "lost"}
+
+
+class Stage:
+    """Values of `posts.stage` once a stage has committed its result."""
+
+    TEXT = "text"
+    VISION = "vision"
+    INDEXED = "indexed"
+    MATCHED = "matched"
+    DONE = "done"
+
+
+@dataclass
+class PipelineReport:
+    posts: int = 0
+    labelled: dict[str, int] = field(default_factory=dict)
+    photos_segmented: int = 0
+    animals: int = 0
+    matches: int = 0
+    accepted: int = 0
+    comments: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    waiting: int = 0
+
+    def count(self, bucket: dict[str, int], key: str) -> None:
+        bucket[key] = bucket.get(key, 0) + 1
+
+
+@dataclass(frozen=True)
+class VisionModels:
+    segmenter: Segmenter
+    embedder: Embedder
+    match_policy: Any  # index.matching.MatchPolicy
+
+
+def build_vision(settings: Settings) -> VisionModels:
+    """Load the segmenter, the embedder and the embedder's calibration (lazily imported)."""
+    import reid
+    import segmentation
+
+    models_dir = settings.models_dir
+    segmenter = segmentation.build_segmenter(
+        settings.segmentation.backend,
+        models_dir=models_dir,
+        **_segmenter_args(settings),
+    )
+    kwargs: dict[str, Any] = {"models_dir": models_dir}
+    if settings.reid.weights is not None:
+        kwargs["weights"] = settings.reid.weights
+    embedder = reid.build_embedder(settings.reid.model, **kwargs)
+    return VisionModels(segmenter, embedder, _match_policy(settings, embedder))
+
+
+def _segmenter_args(settings: Settings) -> dict[str, Any]:
+    if settings.segmentation.backend == "pixellib" and settings.segmentation.pointrend_weights:
+        return {"weights": settings.segmentation.pointrend_weights}
+    return {"min_crop_pixels": settings.segmentation.min_crop_pixels}
+
+
+def _match_policy(settings: Settings, embedder: Embedder) -> Any:
+    from index.matching import MatchPolicy
+
+    calibration = load_calibration(settings, embedder)
+    threshold = settings.matching.threshold
+    if threshold is None:
+        if calibration.threshold is None:
+            # No operating point reached the target precision: better silent than wrong.
+            logger.warning(
+                "calibration of %s reaches no threshold for precision %.2f; the bot will not "
+                "comment until a better model or calibration is installed",
+                calibration.model_id,
+                calibration.target_precision,
+            )
+        threshold = 1.0 if calibration.threshold is None else calibration.threshold
+    return MatchPolicy(
+        threshold=threshold,
+        margin=settings.matching.margin,
+        time_window_days=settings.matching.time_window_days,
+        reverse_gap_days=settings.matching.reverse_gap_days,
+        max_distance_km=settings.matching.max_distance_km,
+        curve_xs=tuple(calibration.xs),
+        curve_ys=tuple(calibration.ys),
+    )
+
+
+def load_calibration(settings: Settings, embedder: Embedder) -> Any:
+    """The embedder's calibration: next to its ONNX file, else the one shipped in `reid/data`.
+    A calibration made for another model is refused: its probabilities would be meaningless."""
+    from reid.calibration import Calibration, calibration_path, packaged_calibration
+
+    onnx_path = getattr(embedder, "onnx_path", None)
+    beside = calibration_path(onnx_path) if onnx_path is not None else None
+    if beside is not None and beside.is_file():
+        calibration = Calibration.load(beside)
+    else:
+        calibration = packaged_calibration(settings.reid.model)
+    if calibration.model_id != embedder.model_id:
+        raise ValueError(
+            f"calibration is for {calibration.model_id!r} but the embedder is "
+            f"{embedder.model_id!r}: re-run calibration for this model"
+        )
+    return calibration
+
+
+class Pipeline:
+    """Processes pending posts. Build once per run; models and the index load lazily."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: storage.SessionFactory,
+        gateway: VkGateway | None,
+        *,
+        vision: VisionModels | Callable[[], VisionModels] | None = None,
+        dry_run: bool | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._gateway = gateway
+        self._vision_source = vision if vision is not None else (lambda: build_vision(settings))
+        self._vision: VisionModels | None = None
+        self._index: FaissIndex | None = None
+        self._index_dirty = False
+        self._templates = CommentTemplates.load(settings.commenting.template_file)
+        commenting = settings.commenting
+        self._comment_policy = CommentPolicy(
+            dry_run=commenting.dry_run if dry_run is None else dry_run,
+            daily_cap=commenting.daily_cap,
+            min_gap_seconds=commenting.min_gap_seconds,
+            quiet_hours=commenting.quiet_hours,
+            timezone=commenting.timezone,
+        )
+        self._crops_dir = settings.var_dir / "crops"
+        self._owners: dict[tuple[int, int], Any] = {}
+
+    # ---- models and index ---------------------------------------------------------------
+
+    @property
+    def vision(self) -> VisionModels:
+        if self._vision is None:
+            source = self._vision_source
+            self._vision = source() if callable(source) else source
+        return self._vision
+
+    @property
+    def index(self) -> FaissIndex:
+        if self._index is None:
+            self._index = self._open_index()
+        return self._index
+
+    def _open_index(self) -> FaissIndex:
+        """Load the saved index for the current model and reconcile it with the database;
+        a missing, corrupt or other-model index is rebuilt from the database."""
+        from index import FaissIndex, IndexLoadError
+
+        embedder = self.vision.embedder
+        directory = self._index_path(embedder.model_id)
+        try:
+            loaded = FaissIndex.load(directory, model_id=embedder.model_id, dim=embedder.dim)
+        except IndexLoadError as exc:
+            logger.info("index not loaded (%s); rebuilding from the database", exc)
+            return self.rebuild_index()
+        with storage.session_scope(self._sessions) as session:
+            entries = list(store.index_entries(session, model_id=embedder.model_id))
+        missing = [(e, v) for e, v in entries if e.animal_id not in loaded]
+        if len(loaded) + len(missing) != len(entries):
+            logger.info("index disagrees with the database; rebuilding it")
+            return self.rebuild_index()
+        _add_entries(loaded, missing, embedder.model_id)
+        if missing:
+            self._index_dirty = True
+            logger.info("index caught up with %d vectors saved after its last save", len(missing))
+        return loaded
+
+    def _index_path(self, model_id: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_id)
+        return self._settings.index_dir / safe
+
+    def rebuild_index(self) -> FaissIndex:
+        """Build the index from every embedded animal in the database and save it."""
+        from index import FaissIndex
+
+        embedder = self.vision.embedder
+        fresh = FaissIndex(embedder.model_id, embedder.dim)
+        with storage.session_scope(self._sessions) as session:
+            entries = list(store.index_entries(session, model_id=embedder.model_id))
+        _add_entries(fresh, entries, embedder.model_id)
+        self._index = fresh
+        self._index_dirty = True
+        self.save_index()
+        return fresh
+
+    def save_index(self) -> None:
+        if self._index is not None and self._index_dirty:
+            self._index.save(self._index_path(self._index.model_id))
+            self._index_dirty = False
+
+    # ---- the run ------------------------------------------------------------------------
+
+    def process_pending(
+        self,
+        *,
+        now: datetime,
+        limit: int | None = None,
+        progress: Callable[[Post], None] | None = None,
+    ) -> PipelineReport:
+        """Move pending posts, oldest post date first, through every stage."""
+        report = PipelineReport()
+        self.retry_unfinished_comments(now=now, report=report)
+        with storage.session_scope(self._sessions) as session:
+            posts = storage.pending_posts(session, limit=limit or 10_000)
+        posts.sort(key=lambda p: (p.date, p.id))
+        for post in posts:
+            try:
+                self.process_post(post, now=now, report=report)
+            except Exception as exc:  # one post's failure never stops the others
+                logger.exception("post %s failed", post.url)
+                report.failures.append(f"{post.url}: {exc}")
+                with storage.session_scope(self._sessions) as session:
+                    storage.set_post_state(
+                        session,
+                        post.id,
+                        PostState.FAILED,
+                        now=now,
+                        stage=post.stage,
+                        error=f"{type(exc).__name__}: {exc}"[:2000],
+                    )
+            if progress is not None:
+                progress(post)
+        self.save_index()
+        return report
+
+    def process_post(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
+        report.posts += 1
+        stage = post.stage
+        if stage in (None, ""):
+            if not self._text_stage(post, now=now, report=report):
+                return
+            stage = Stage.TEXT
+        if stage == Stage.TEXT:
+            if not self._vision_stage(post, now=now, report=report):
+                return
+            stage = Stage.VISION
+        if stage == Stage.VISION:
+            self._index_stage(post, now=now)
+            stage = Stage.INDEXED
+        if stage == Stage.INDEXED:
+            self._match_stage(post, now=now, report=report)
+            stage = Stage.MATCHED
+        if stage == Stage.MATCHED:
+            self._comment_stage(post, now=now, report=report)
+
+    # ---- stages -------------------------------------------------------------------------
+
+    def _text_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> bool:
+        """Read the post; `other` posts are stored and skipped, `resolved` closes the case."""
+        import text
+
+        with storage.session_scope(self._sessions) as session:
+            group = storage.get_group(session, -post.owner_id)
+            group_city = group.city if group is not None else None
+            label = text.classify_post(post.text, group_city=group_city, now=now)
+            record = store.LabelRecord(
+                post_pk=post.id,
+                kind=label.kind.value,
+                species=label.species.value,
+                city=label.city,
+                city_source=label.city_source.value,
+                district=label.district,
+                evidence={
+                    "confidence": label.confidence,
+                    "rules": [e.model_dump() for e in label.evidence],
+                    "phones": list(label.phones),
+                },
+            )
+            store.save_label(session, record, now=now)
+            report.count(report.labelled, record.kind)
+            if record.kind == "resolved":
+                store.resolve_case(session, post.case_id, post.id, now=now)
+                self._forget_case(session, post.case_id)
+                storage.set_post_state(session, post.id, PostState.DONE, now=now, stage="resolved")
+                return False
+            if record.kind not in OPPOSITE_KIND:
+                storage.set_post_state(
+                    session, post.id, PostState.SKIPPED, now=now, stage=f"text:{record.kind}"
+                )
+                return False
+            if store.is_case_resolved(session, post.case_id):
+                storage.set_post_state(
+                    session, post.id, PostState.DONE, now=now, stage="case-resolved"
+                )
+                return False
+            storage.set_post_state(
+                session, post.id, PostState.PROCESSING, now=now, stage=Stage.TEXT
+            )
+        return True
+
+    def _forget_case(self, session: Any, case_id: int) -> None:
+        """A resolved case leaves the index: nobody should be matched against it any more."""
+        animal_ids = [
+            a.id
+            for p in storage.posts_of_case(session, case_id)
+            for a in store.animals_of_post(session, p.id)
+        ]
+        if animal_ids and self._index is not None and self._index.remove(animal_ids):
+            self._index_dirty = True
+
+    def _vision_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> bool:
+        """Cut animals out of every stored photo (once per photo) and embed them."""
+        with storage.session_scope(self._sessions) as session:
+            photos = storage.photos_of_post(session, post.id)
+        if any(p.state is PhotoState.PENDING for p in photos):
+            report.waiting += 1  # polling has not downloaded them yet; next round
+            return False
+        vision = self.vision
+        for photo in photos:
+            if photo.state is not PhotoState.STORED or photo.file_path is None:
+                continue
+            with storage.session_scope(self._sessions) as session:
+                if store.is_segmented(session, photo.id):
+                    continue
+            self._segment_photo(photo.id, Path(photo.file_path), vision, now=now, report=report)
+        with storage.session_scope(self._sessions) as session:
+            animals = store.animals_of_post(session, post.id)
+            have = store.embeddings_of(
+                session, [a.id for a in animals], model_id=vision.embedder.model_id
+            )
+        todo = [a for a in animals if a.id not in have]
+        if todo:
+            crops = [np.asarray(Image.open(a.crop_path).convert("RGB")) for a in todo]
+            embeddings = vision.embedder.embed(crops)
+            with storage.session_scope(self._sessions) as session:
+                store.save_embeddings(
+                    session,
+                    [a.id for a in todo],
+                    embeddings.vectors,
+                    model_id=embeddings.model_id,
+                    now=now,
+                )
+        with storage.session_scope(self._sessions) as session:
+            error = None if animals else "no animal found in the post's photos"
+            storage.set_post_state(
+                session, post.id, PostState.PROCESSING, now=now, stage=Stage.VISION, error=error
+            )
+        return True
+
+    def _segment_photo(
+        self,
+        photo_pk: int,
+        path: Path,
+        vision: VisionModels,
+        *,
+        now: datetime,
+        report: PipelineReport,
+    ) -> None:
+        error = None
+        animals: list[tuple[str, float, tuple[int, int, int, int], str]] = []
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            for n, crop in enumerate(vision.segmenter.segment(rgb)):
+                crop_path = self._write_crop(photo_pk, n, crop.crop)
+                animals.append((crop.species.value, crop.score, crop.box, str(crop_path)))
+        except (OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("photo #%d could not be segmented: %s", photo_pk, error)
+            report.failures.append(f"photo #{photo_pk}: {error}")
+            animals = []
+        with storage.session_scope(self._sessions) as session:
+            store.record_segmentation(
+                session,
+                photo_pk,
+                backend=vision.segmenter.name,
+                animals=animals,
+                error=error,
+                now=now,
+            )
+        report.photos_segmented += 1
+        report.animals += len(animals)
+
+    def _write_crop(self, photo_pk: int, n: int, crop: np.ndarray) -> Path:
+        self._crops_dir.mkdir(parents=True, exist_ok=True)
+        target = self._crops_dir / f"{photo_pk}_{n}.png"
+        temporary = target.with_suffix(".tmp")
+        Image.fromarray(crop).save(temporary, format="PNG")
+        os.replace(temporary, target)
+        return target
+
+    def _index_stage(self, post: Post, *, now: datetime) -> None:
+        from index import PartitionKey
+
+        model_id = self.vision.embedder.model_id
+        with storage.session_scope(self._sessions) as session:
+            label = store.get_label(session, post.id)
+            animals = store.animals_of_post(session, post.id)
+            vectors = store.embeddings_of(session, [a.id for a in animals], model_id=model_id)
+        assert label is not None  # the text stage ran
+        for animal in animals:
+            if animal.id in self.index or animal.id not in vectors:
+                continue
+            key = PartitionKey(species=animal.species, kind=label.kind, city=label.city)
+            self.index.add(key, [animal.id], vectors[animal.id][None, :], model_id=model_id)
+            self._index_dirty = True
+        with storage.session_scope(self._sessions) as session:
+            storage.set_post_state(
+                session, post.id, PostState.PROCESSING, now=now, stage=Stage.INDEXED
+            )
+
+    def _match_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
+        """Search the opposite kind, same species, cities within reach; score per case;
+        record the best candidates with reasons and accept at most one."""
+        from index.matching import decide
+
+        vision = self.vision
+        policy = vision.match_policy
+        with storage.session_scope(self._sessions) as session:
+            label = store.get_label(session, post.id)
+            animals = store.animals_of_post(session, post.id)
+            vectors = store.embeddings_of(
+                session, [a.id for a in animals], model_id=vision.embedder.model_id
+            )
+            resolved = store.is_case_resolved(session, post.case_id)
+        animals = [a for a in animals if a.id in vectors]
+        if label is not None and animals and not resolved:
+            candidates = self._candidates(post, label, animals, vectors, policy)
+            with storage.session_scope(self._sessions) as session:
+                for candidate in candidates:
+                    record = self._record_match(session, post, animals, candidate, now=now)
+                    report.matches += 1
+                    report.accepted += record.accepted
+            decided = decide(candidates, policy) if candidates else None
+            if decided is not None:
+                logger.info("match for %s: %s", post.url, "; ".join(decided.reasons))
+        with storage.session_scope(self._sessions) as session:
+            storage.set_post_state(
+                session, post.id, PostState.PROCESSING, now=now, stage=Stage.MATCHED
+            )
+
+    def _candidates(
+        self,
+        post: Post,
+        label: store.LabelRecord,
+        animals: list[store.AnimalRecord],
+        vectors: dict[int, np.ndarray],
+        policy: Any,
+    ) -> list[Any]:
+        from index.matching import PostRef, explain, hits_from_candidates, rank_post_candidates
+        from text import distance_km
+
+        opposite = OPPOSITE_KIND[label.kind]
+        max_km = self._settings.matching.max_distance_km
+        species = {a.species for a in animals}
+        keys = [
+            info.key
+            for info in self.index.partitions()
+            if info.key.species in species
+            and info.key.kind == opposite
+            and _within_reach(label.city, info.key.city, max_km, distance_km)
+        ]
+        if not keys:
+            return []
+        results = self.index.search(
+            np.stack([vectors[a.id] for a in animals]), keys, k=self._settings.matching.top_k
+        )
+        hit_ids = {c.id for row in results for c in row}
+        with storage.session_scope(self._sessions) as session:
+            owners = [
+                o
+                for o in store.owners_of_animals(session, hit_ids)
+                if o.case_id != post.case_id
+                and o.kind == opposite
+                and not store.is_case_resolved(session, o.case_id)
+            ]
+        # The unit of matching is the case: a repost in five groups is one candidate.
+        self._owners = {}
+        for owner in sorted(owners, key=lambda o: (o.date, o.post_pk)):
+            self._owners.setdefault((owner.case_id, owner.animal_id), owner)
+        post_of = {o.animal_id: f"case:{o.case_id}" for o in owners}
+        refs: dict[str, PostRef] = {}
+        distances: dict[str, float | None] = {}
+        for owner in sorted(owners, key=lambda o: (o.date, o.post_pk)):
+            ref_id = f"case:{owner.case_id}"
+            previous = refs.get(ref_id)
+            refs[ref_id] = PostRef(
+                post_id=ref_id,
+                kind=owner.kind,
+                published_at=previous.published_at if previous else owner.date,
+                animal_ids=(*(previous.animal_ids if previous else ()), owner.animal_id),
+            )
+            distances[ref_id] = _distance(label.city, owner.city, distance_km)
+        query = PostRef(
+            post_id=f"case:{post.case_id}",
+            kind=label.kind,
+            published_at=post.date,
+            animal_ids=tuple(a.id for a in animals),
+        )
+        hits = hits_from_candidates([a.id for a in animals], results, post_of)
+        ranked = rank_post_candidates(query, hits, refs, distances, policy)
+        return explain(ranked, policy)[:3]
+
+    def _record_match(
+        self,
+        session: Any,
+        post: Post,
+        animals: list[store.AnimalRecord],
+        candidate: Any,
+        *,
+        now: datetime,
+    ) -> store.MatchRecord:
+        other_case = int(candidate.post_id.split(":", 1)[1])
+        best = candidate.pairs[0]
+        owner = self._owners[(other_case, best.candidate_animal_id)]
+        mine = next(a for a in animals if a.id == best.query_animal_id)
+        query_side = (post.case_id, post.id, mine.photo_position)
+        other_side = (other_case, owner.post_pk, owner.photo_position)
+        lost, found = (
+            (query_side, other_side) if candidate.kind == "found" else (other_side, query_side)
+        )
+        return store.upsert_match(
+            session,
+            lost_case_id=lost[0],
+            found_case_id=found[0],
+            lost_post_pk=lost[1],
+            found_post_pk=found[1],
+            lost_photo_position=lost[2],
+            found_photo_position=found[2],
+            similarity=candidate.similarity,
+            confidence=candidate.confidence,
+            accepted=candidate.accepted,
+            reasons=candidate.reasons,
+            model_id=self.vision.embedder.model_id,
+            now=now,
+        )
+
+    def _comment_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
+        """Comment on this post's accepted matches that have no comment yet."""
+        with storage.session_scope(self._sessions) as session:
+            matches = [
+                m
+                for m in store.list_matches(session, accepted_only=True, limit=1000)
+                if post.id in (m.lost_post_pk, m.found_post_pk)
+            ]
+        for match in matches:
+            self._comment_on(match, trigger=post, now=now, report=report)
+        with storage.session_scope(self._sessions) as session:
+            storage.set_post_state(session, post.id, PostState.DONE, now=now, stage=Stage.DONE)
+
+    # ---- commenting ---------------------------------------------------------------------
+
+    def _comment_on(
+        self, match: store.MatchRecord, *, trigger: Post, now: datetime, report: PipelineReport
+    ) -> None:
+        with storage.session_scope(self._sessions) as session:
+            if store.comment_for_pair(session, match.lost_case_id, match.found_case_id):
+                return  # at most one comment per pair, ever
+            target, other, target_kind, other_position = self._comment_target(
+                session, match, trigger
+            )
+            group = storage.get_group(session, -target.owner_id)
+            decision = decide_comment_action(
+                self._comment_context(session, target, group, now=now),
+                self._comment_policy,
+                now=now,
+            )
+            text = render_comment(
+                self._templates,
+                target_kind=target_kind,
+                other_owner_id=other.owner_id,
+                other_post_id=other.post_id,
+                photo_position=other_position,
+                confidence=match.confidence,
+            )
+            state = _STATE_FOR_ACTION[decision.action]
+            comment = store.create_comment(
+                session,
+                match,
+                owner_id=target.owner_id,
+                post_id=target.post_id,
+                guid=comment_guid(match.lost_case_id, match.found_case_id),
+                text=text,
+                state=state,
+                reason=decision.reason,
+                now=now,
+            )
+        report.count(report.comments, state.value)
+        if state is store.CommentState.PENDING:
+            self._send_comment(comment, match, now=now, report=report)
+
+    def _comment_target(
+        self, session: Any, match: store.MatchRecord, trigger: Post
+    ) -> tuple[Post, Post, str, int]:
+        """Comment under the post that triggered the match when its group allows comments,
+        else under the other post of the pair."""
+        lost = _post_by_pk(session, match.lost_post_pk)
+        found = _post_by_pk(session, match.found_post_pk)
+        pairs = [
+            (lost, found, "lost", match.found_photo_position),
+            (found, lost, "found", match.lost_photo_position),
+        ]
+        pairs.sort(key=lambda p: p[0].id != trigger.id)
+        for target, other, kind, position in pairs:
+            group = storage.get_group(session, -target.owner_id)
+            if group is not None and group.comments_enabled and target.can_comment:
+                return target, other, kind, position
+        return pairs[0]
+
+    def _comment_context(
+        self, session: Any, target: Post, group: Any, *, now: datetime
+    ) -> CommentContext:
+        from bot.storage.usage import WRITES_SCOPE, active_pause
+
+        day_start = now - timedelta(days=1)
+        count, last = store.comment_stats(session, since=day_start)
+        pause = active_pause(session, WRITES_SCOPE, now)
+        return CommentContext(
+            group_comments_enabled=bool(group and group.comments_enabled),
+            group_shadow_mode=bool(group and group.shadow_mode),
+            post_can_comment=target.can_comment,
+            comments_today=count,
+            last_comment_at=last,
+            writes_paused_until=pause.until if pause else None,
+        )
+
+    def _send_comment(
+        self,
+        comment: store.CommentRecord,
+        match: store.MatchRecord,
+        *,
+        now: datetime,
+        report: PipelineReport,
+    ) -> None:
+        """Post a recorded comment. The row exists before the call, with its guid, so a crash
+        here ends in a retry that VK recognises, never in a second comment."""
+        from bot.storage.usage import WRITES_SCOPE, add_pause
+
+        if self._gateway is None:
+            return
+        text = comment.text
+        state, reason, vk_id = store.CommentState.POSTED, "posted", None
+        try:
+            try:
+                vk_id = self._gateway.create_comment(
+                    comment.owner_id, comment.post_id, text, guid=comment.guid
+                )
+            except LinkRejectedError:
+                text = self._without_link(comment, match)
+                vk_id = self._gateway.create_comment(
+                    comment.owner_id, comment.post_id, text, guid=comment.guid + "n"
+                )
+                reason = "posted without the link (VK error 222)"
+        except CommentRejectedError as exc:
+            state, reason = store.CommentState.SKIPPED, f"VK refused the comment: {exc}"
+        except CaptchaError as exc:
+            state, reason = store.CommentState.DEFERRED, f"VK writes paused: {exc}"
+            with storage.session_scope(self._sessions) as session:
+                add_pause(
+                    session,
+                    WRITES_SCOPE,
+                    until=now + timedelta(hours=self._settings.vk.captcha_pause_hours),
+                    reason=str(exc),
+                    now=now,
+                )
+        except VkError as exc:
+            state, reason = store.CommentState.PENDING, f"will retry: {exc}"
+        with storage.session_scope(self._sessions) as session:
+            store.update_comment(
+                session,
+                comment.id,
+                state=state,
+                reason=reason,
+                now=now,
+                text=text,
+                vk_comment_id=vk_id,
+            )
+        report.count(report.comments, f"sent:{state.value}")
+
+    def _without_link(self, comment: store.CommentRecord, match: store.MatchRecord) -> str:
+        with storage.session_scope(self._sessions) as session:
+            lost = _post_by_pk(session, match.lost_post_pk)
+            found = _post_by_pk(session, match.found_post_pk)
+        target_is_lost = (comment.owner_id, comment.post_id) == (lost.owner_id, lost.post_id)
+        other = found if target_is_lost else lost
+        return render_comment(
+            self._templates,
+            target_kind="lost" if target_is_lost else "found",
+            other_owner_id=other.owner_id,
+            other_post_id=other.post_id,
+            photo_position=match.found_photo_position
+            if target_is_lost
+            else match.lost_photo_position,
+            confidence=match.confidence,
+            with_link=False,
+        )
+
+    def retry_unfinished_comments(self, *, now: datetime, report: PipelineReport) -> None:
+        """Comments a crash left pending, or that waited for quiet hours, a pause or the cap."""
+        with storage.session_scope(self._sessions) as session:
+            unfinished = store.unfinished_comments(session)
+        for comment in unfinished:
+            with storage.session_scope(self._sessions) as session:
+                match = next(
+                    (
+                        m
+                        for m in store.list_matches(session, accepted_only=True, limit=10_000)
+                        if m.id == comment.match_id
+                    ),
+                    None,
+                )
+                if match is None:
+                    continue
+                target = _post_by_key(session, comment.owner_id, comment.post_id)
+                group = storage.get_group(session, -comment.owner_id)
+                decision = decide_comment_action(
+                    self._comment_context(session, target, group, now=now),
+                    self._comment_policy,
+                    now=now,
+                )
+                if comment.state is store.CommentState.DEFERRED:
+                    if decision.action is not CommentAction.POST:
+                        continue
+                    comment = store.update_comment(
+                        session,
+                        comment.id,
+                        state=store.CommentState.PENDING,
+                        reason=decision.reason,
+                        now=now,
+                    )
+            if comment.state is store.CommentState.PENDING:
+                self._send_comment(comment, match, now=now, report=report)
+
+
+_STATE_FOR_ACTION = {
+    CommentAction.POST: store.CommentState.PENDING,
+    CommentAction.DRY_RUN: store.CommentState.DRY_RUN,
+    CommentAction.SHADOW: store.CommentState.SHADOW,
+    CommentAction.SKIP: store.CommentState.SKIPPED,
+    CommentAction.DEFER: store.CommentState.DEFERRED,
+}
+
+
+def comment_guid(lost_case_id: int, found_case_id: int) -> str:
+    """The same pair always gets the same guid, so VK refuses a repeat even if we crash."""
+    digest = hashlib.sha256(f"petmatch:{lost_case_id}:{found_case_id}".encode()).hexdigest()
+    return digest[:32]
+
+
+def _post_by_pk(session: Any, post_pk: int) -> Post:
+    from bot.storage._convert import post as to_post
+    from bot.storage._schema import PostRow
+
+    row = session.get(PostRow, post_pk)
+    if row is None:
+        raise KeyError(f"post #{post_pk} does not exist")
+    return to_post(row)
+
+
+def _post_by_key(session: Any, owner_id: int, post_id: int) -> Post:
+    post = storage.get_post(session, owner_id, post_id)
+    if post is None:
+        raise KeyError(f"post wall{owner_id}_{post_id} does not exist")
+    return post
+
+
+def _add_entries(
+    target: FaissIndex, entries: Sequence[tuple[Any, np.ndarray]], model_id: str
+) -> None:
+    from index import PartitionKey
+
+    by_key: dict[Any, tuple[list[int], list[np.ndarray]]] = {}
+    for entry, vector in entries:
+        key = PartitionKey(species=entry.species, kind=entry.kind, city=entry.city)
+        ids, vectors = by_key.setdefault(key, ([], []))
+        ids.append(entry.animal_id)
+        vectors.append(vector)
+    for key, (ids, vectors) in by_key.items():
+        target.add(key, ids, np.stack(vectors), model_id=model_id)
+
+
+def _within_reach(city: str | None, other: str | None, max_km: float, distance: Any) -> bool:
+    """Unknown cities stay in reach (the distance factor lowers their confidence)."""
+    if city is None or other is None or city == other:
+        return True
+    km = distance(city, other)
+    return km is None or km <= max_km
+
+
+def _distance(city: str | None, other: str | None, distance: Any) -> float | None:
+    if city is not None and city == other:
+        return 0.0
+    if city is None or other is None:
+        return None
+    return distance(city, other)
