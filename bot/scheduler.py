@@ -10,6 +10,7 @@ single-instance lock is held until the running job has returned. Later stages pl
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from bot.polling import PollReport, poll_cycle
 from bot.vk.errors import TokenError
 from bot.vk.models import VkGateway
 
-__all__ = ["PollHook", "add_jobs", "run_scheduler"]
+__all__ = ["PollHook", "add_jobs", "crontab_trigger", "run_scheduler"]
 
 logger = logging.getLogger("petmatch.bot.scheduler")
 
@@ -42,6 +43,37 @@ def _utcnow() -> datetime:
 
 def _no_reindex() -> None:
     logger.info("reindex: nothing to do yet (the index stage is not installed)")
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_trigger(expression: str) -> CronTrigger:
+    """A UTC CronTrigger for a standard crontab line. APScheduler 3 reads numeric weekdays
+    with 0 = Monday; crontab means 0 (or 7) = Sunday, so numbers become names first."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"a crontab expression has 5 fields, got {expression!r}")
+    parts = []
+    for part in fields[4].split(","):
+        days, _, step = part.partition("/")
+        if step and re.fullmatch(r"\*|\d+(-\d+)?", days) and step.isdigit():
+            # a step counts from crontab's Sunday = 0: spell the days out
+            first, _, last = ("0-6" if days == "*" else days).partition("-")
+            numbers = range(int(first), int(last or 6) + 1, int(step))
+            parts.extend(_day_name(str(n)) for n in numbers)
+            continue
+        days = re.sub(r"\d+", lambda m: _day_name(m.group()), days)
+        parts.append(f"{days}/{step}" if step else days)
+    fields[4] = ",".join(dict.fromkeys(parts))
+    return CronTrigger.from_crontab(" ".join(fields), timezone=UTC)
+
+
+def _day_name(number: str) -> str:
+    value = int(number)
+    if not 0 <= value <= 7:
+        raise ValueError(f"day of week {value} is not in 0..7")
+    return _DAY_NAMES[value]
 
 
 def add_jobs(
@@ -66,7 +98,7 @@ def add_jobs(
     )
     scheduler.add_job(
         reindex,
-        CronTrigger.from_crontab(settings.polling.reindex_cron, timezone=UTC),
+        crontab_trigger(settings.polling.reindex_cron),
         id="reindex",
         name="rebuild the index",
         max_instances=1,
