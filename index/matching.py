@@ -51,7 +51,9 @@ class MatchPolicy(BaseModel):
 
     threshold: float = Field(ge=0.0, le=1.0, description="minimum calibrated confidence")
     margin: float = Field(0.05, ge=0.0, le=1.0, description="best minus second best")
-    margin_on: Literal["confidence", "similarity"] = "confidence"
+    # Similarity by default: an isotonic curve is a staircase, so two candidates on one
+    # step tie in confidence and a step edge can split near-equal similarities.
+    margin_on: Literal["confidence", "similarity"] = "similarity"
     time_window_days: float = Field(60.0, gt=0)
     reverse_gap_days: float = Field(2.0, ge=0)
     max_distance_km: float = Field(50.0, gt=0)

@@ -20,12 +20,22 @@ from reid._ort import (
     sidecar_path,
 )
 from reid._preprocess import IMAGENET_MEAN, IMAGENET_STD, letterbox, prepare_batch, stretch
+from reid.calibration import (
+    Calibration,
+    PrecisionRecallRow,
+    calibration_path,
+    fit_calibration,
+    packaged_calibration,
+    pair_similarities,
+    precision_recall_table,
+)
 from reid.errors import ModelConfigError, ModelNotFoundError, ReidError
 
 __all__ = [
     "EFFICIENTNET_LITE0_ID",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "Calibration",
     "Embedder",
     "Embeddings",
     "InferenceSession",
@@ -33,15 +43,21 @@ __all__ = [
     "ModelNotFoundError",
     "OnnxModelSpec",
     "OrtEmbedder",
+    "PrecisionRecallRow",
     "ReidError",
     "SessionFactory",
     "available_embedders",
     "build_embedder",
+    "calibration_path",
     "efficientnet_lite0_path",
+    "fit_calibration",
     "l2_normalize",
     "letterbox",
     "load_onnx_embedder",
     "ort_session",
+    "packaged_calibration",
+    "pair_similarities",
+    "precision_recall_table",
     "prepare_batch",
     "register_embedder",
     "sidecar_path",
