@@ -62,6 +62,8 @@ class PollingSettings(_Section):
     max_pages: int = Field(10, ge=1)
     edited_window_hours: float = Field(48.0, ge=0)
     reindex_cron: str = "30 4 * * *"
+    process_interval_seconds: float = Field(30.0, gt=0)
+    process_batch: int = Field(200, ge=1)
 
 
 class SegmentationSettings(_Section):

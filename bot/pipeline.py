@@ -247,14 +247,18 @@ class Pipeline:
         now: datetime,
         limit: int | None = None,
         progress: Callable[[Post], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> PipelineReport:
-        """Move pending posts, oldest post date first, through every stage."""
+        """Move pending posts, oldest post date first, through every stage; stops between
+        posts when `should_stop()` says so."""
         report = PipelineReport()
         self.retry_unfinished_comments(now=now, report=report)
         with storage.session_scope(self._sessions) as session:
             posts = storage.pending_posts(session, limit=limit or 10_000)
         posts.sort(key=lambda p: (p.date, p.id))
         for post in posts:
+            if should_stop():
+                break
             try:
                 self.process_post(post, now=now, report=report)
             except Exception as exc:  # one post's failure never stops the others
@@ -453,7 +457,6 @@ class Pipeline:
     def _match_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
         """Search the opposite kind, same species, cities within reach; score per case;
         record the best candidates with reasons and accept at most one."""
-        from index.matching import decide
 
         vision = self.vision
         policy = vision.match_policy
@@ -472,9 +475,9 @@ class Pipeline:
                     record = self._record_match(session, post, animals, candidate, now=now)
                     report.matches += 1
                     report.accepted += record.accepted
-            decided = decide(candidates, policy) if candidates else None
-            if decided is not None:
-                logger.info("match for %s: %s", post.url, "; ".join(decided.reasons))
+            for candidate in candidates:
+                if candidate.accepted:
+                    logger.info("match for %s: %s", post.url, "; ".join(candidate.reasons))
         with storage.session_scope(self._sessions) as session:
             storage.set_post_state(
                 session, post.id, PostState.PROCESSING, now=now, stage=Stage.MATCHED

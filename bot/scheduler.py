@@ -2,9 +2,11 @@
 reindex job on `polling.reindex_cron` (UTC). Jobs are built from config at start-up (no job
 store), one instance at a time, missed runs coalesced; one poll runs immediately.
 
-SIGTERM/SIGINT let the current step finish (a wall batch, a photo) and then exit; the
-single-instance lock is held until the running job has returned. Later stages plug in through
-`after_poll` hooks (called with each `PollReport`) and the `reindex` callable.
+SIGTERM/SIGINT let the current step finish (a wall batch, a photo, a post) and then exit; the
+single-instance lock is held until the running jobs have returned. The processing stages plug
+in as `stages`: a `process` job works through the backlog every
+`polling.process_interval_seconds` in its own thread, so slow vision never blocks polling, and
+the reindex job rebuilds their index. `after_poll` hooks see each `PollReport`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -29,12 +32,25 @@ from bot.polling import PollReport, poll_cycle
 from bot.vk.errors import TokenError
 from bot.vk.models import VkGateway
 
-__all__ = ["PollHook", "add_jobs", "crontab_trigger", "run_scheduler"]
+__all__ = ["PollHook", "Stages", "StagesFactory", "add_jobs", "crontab_trigger", "run_scheduler"]
 
 logger = logging.getLogger("petmatch.bot.scheduler")
 
 PollHook = Callable[[PollReport], None]
 Clock = Callable[[], datetime]
+
+
+class Stages(Protocol):
+    """What `run` needs of the processing pipeline."""
+
+    def process_pending(
+        self, *, now: datetime, limit: int | None = None, should_stop: Callable[[], bool]
+    ) -> object: ...
+
+    def rebuild_index(self) -> object: ...
+
+
+StagesFactory = Callable[[storage.SessionFactory, VkGateway], Stages]
 
 
 def _utcnow() -> datetime:
@@ -82,9 +98,23 @@ def add_jobs(
     *,
     poll: Callable[[], None],
     reindex: Callable[[], None],
+    process: Callable[[], None] | None = None,
     start_at: datetime | None = None,
 ) -> None:
-    """Add the poll and reindex jobs built from `settings` (the poll first runs at `start_at`)."""
+    """Add the poll, reindex and (when given) process jobs built from `settings`; the poll and
+    the process jobs first run at `start_at`."""
+    if process is not None:
+        scheduler.add_job(
+            process,
+            IntervalTrigger(seconds=settings.polling.process_interval_seconds, timezone=UTC),
+            id="process",
+            name="process pending posts",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=start_at,
+            replace_existing=True,
+        )
     scheduler.add_job(
         poll,
         IntervalTrigger(minutes=settings.polling.interval_minutes, timezone=UTC),
@@ -113,6 +143,7 @@ def run_scheduler(
     *,
     after_poll: Sequence[PollHook] = (),
     reindex: Callable[[], None] | None = None,
+    stages: StagesFactory | None = None,
     gateway: VkGateway | None = None,
     clock: Clock = _utcnow,
 ) -> None:
@@ -128,7 +159,7 @@ def run_scheduler(
 
                 gateway = VkApiGateway(settings.vk)
             try:
-                _run(settings, engine, gateway, after_poll, reindex or _no_reindex, clock)
+                _run(settings, engine, gateway, after_poll, reindex or _no_reindex, stages, clock)
             finally:
                 if own_gateway:
                     gateway.close()  # type: ignore[attr-defined]
@@ -142,9 +173,12 @@ def _run(
     gateway: VkGateway,
     after_poll: Sequence[PollHook],
     reindex: Callable[[], None],
+    stages_factory: StagesFactory | None,
     clock: Clock,
 ) -> None:
     sessions = storage.session_factory(engine)
+    stages = stages_factory(sessions, gateway) if stages_factory is not None else None
+    stages_busy = threading.Lock()  # the process and reindex jobs share the index
     scheduler = BlockingScheduler(timezone=UTC)
     stop = threading.Event()
     busy = threading.Lock()  # held while a job runs; taken again before the lock is released
@@ -176,13 +210,28 @@ def _run(
                     logger.exception("after-poll hook %r failed", hook)
 
     def reindex_job() -> None:
-        with busy:
+        with stages_busy:
             if stop.is_set():
                 return
             try:
-                reindex()
+                if stages is not None:
+                    stages.rebuild_index()
+                else:
+                    reindex()
             except Exception:
                 logger.exception("reindex failed; the next one runs on schedule")
+
+    def process_job() -> None:
+        assert stages is not None
+        with stages_busy:
+            if stop.is_set():
+                return
+            try:
+                stages.process_pending(
+                    now=clock(), limit=settings.polling.process_batch, should_stop=stop.is_set
+                )
+            except Exception:
+                logger.exception("processing failed; the next round runs on schedule")
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
@@ -191,10 +240,15 @@ def _run(
         stop.set()
         scheduler.shutdown(wait=False)
 
-    add_jobs(scheduler, settings, poll=poll_job, reindex=reindex_job, start_at=clock())
-    previous = {
-        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    add_jobs(
+        scheduler,
+        settings,
+        poll=poll_job,
+        reindex=reindex_job,
+        process=process_job if stages is not None else None,
+        start_at=clock(),
+    )
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         logger.info(
             "running: poll every %s min, reindex at '%s' (UTC)",
@@ -206,7 +260,7 @@ def _run(
         stop.set()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        with busy:  # wait for a running job to reach a step boundary and return
+        with busy, stages_busy:  # wait for running jobs to reach a step boundary and return
             pass
         if scheduler.running:
             scheduler.shutdown(wait=True)

@@ -16,3 +16,15 @@ def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip(f"needs the shared data folder at {SHARED_DIR}, which is absent")
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def exported_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding the EfficientNet-Lite0 ONNX export, made once per session
+    (needs torch, as `petmatch models prepare` does; skips without it)."""
+    pytest.importorskip("torch", reason="exporting the ONNX model needs torch (the train extra)")
+    from reid.export import prepare_efficientnet_lite0
+
+    folder = tmp_path_factory.mktemp("models")
+    prepare_efficientnet_lite0(folder)
+    return folder

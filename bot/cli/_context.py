@@ -26,6 +26,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Libraries that narrate their own loading at INFO drown the bot's own lines.
+    for noisy in ("pymorphy3", "faiss", "faiss.loader", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def print_json(payload: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +62,19 @@ def record_calls(engine: Engine, gateway: Any) -> None:
 def poll(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    process: bool = typer.Option(
+        True,
+        "--process/--no-process",
+        help="Then run the pending posts through text, vision, matching and comments.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Record what would be commented without posting anything."
+    ),
 ) -> None:
-    """Run one poll cycle now: read new posts of every group, download their photos.
+    """Run one poll cycle now: read new posts of every group, download their photos, then
+    process the pending posts (unless --no-process).
 
-    Example: petmatch poll --json
+    Example: petmatch poll --dry-run --json
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -96,6 +106,9 @@ def poll(
                         now=datetime.now(UTC),
                         progress=progress,
                     )
+                processed = None
+                if process and not report.token_error:
+                    processed = _process(settings, engine, gateway, dry_run, console)
             finally:
                 gateway.close()
     except storage.AlreadyRunningError as exc:
@@ -103,11 +116,48 @@ def poll(
     finally:
         engine.dispose()
     if as_json:
-        print_json(report.to_dict())
+        payload = report.to_dict()
+        if processed is not None:
+            payload["processing"] = asdict(processed)
+        print_json(payload)
     elif not report.token_error:
         _print_summary(report)
+        if processed is not None:
+            _print_processing(processed)
     if report.token_error:
         fail(report.token_error, code=2)
+
+
+def _process(settings: Settings, engine: Engine, gateway: Any, dry_run: bool, console: Any) -> Any:
+    """Run the pending posts through the pipeline with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot import storage
+    from bot.pipeline import Pipeline
+
+    sessions = storage.session_factory(engine)
+    pipeline = Pipeline(settings, sessions, gateway, dry_run=dry_run or None)
+    with storage.session_scope(sessions) as session:
+        total = len(storage.pending_posts(session, limit=1_000_000))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("posts", total=total)
+        return pipeline.process_pending(
+            now=datetime.now(UTC), progress=lambda _post: bar.advance(task)
+        )
+
+
+def _print_processing(processed: Any) -> None:
+    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(processed.labelled.items())) or "none"
+    typer.echo(
+        f"processed {processed.posts} posts ({kinds}); {processed.animals} animals in "
+        f"{processed.photos_segmented} photos; {processed.matches} candidate pairs, "
+        f"{processed.accepted} confident"
+    )
+    for state, count in sorted(processed.comments.items()):
+        typer.echo(f"  comments {state}: {count}")
+    for failure in processed.failures:
+        typer.echo(f"  failed: {failure}")
 
 
 def _print_summary(report: PollReport) -> None:
@@ -152,8 +202,14 @@ def run(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
     if not has_token(settings):
         fail(NO_TOKEN)
+
+    def stages(sessions: Any, gateway: Any) -> Any:
+        from bot.pipeline import Pipeline
+
+        return Pipeline(settings, sessions, gateway)
+
     try:
-        run_scheduler(settings)
+        run_scheduler(settings, stages=stages)
     except (DatabaseNotMigratedError, AlreadyRunningError) as exc:
         fail(str(exc))
     except TokenError as exc:
@@ -162,12 +218,43 @@ def run(ctx: typer.Context) -> None:
         fail(f"database failure: {str(exc).splitlines()[0][:300]}")
 
 
-def reindex(ctx: typer.Context) -> None:
-    """Rebuild the similarity index (a no-op until the index stage exists).
+def reindex(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Rebuild the similarity index from the database (the nightly cron job does the same).
 
-    Example: petmatch reindex
+    Run it after changing the re-ID model: each index belongs to one model version, and
+    vectors of another model are never mixed in. Posts not yet embedded with the new model
+    are embedded by the next `poll` / `run`.
+
+    Example: petmatch reindex --json
     """
-    from bot.cli.db_cmd import open_migrated
+    import time
 
-    open_migrated(settings_from(ctx)).dispose()
-    typer.echo("reindex: nothing to do yet (the index stage is not installed)")
+    from bot import storage
+    from bot.cli.db_cmd import open_migrated
+    from bot.pipeline import Pipeline
+
+    settings = settings_from(ctx)
+    engine = open_migrated(settings)
+    started = time.monotonic()
+    try:
+        index = Pipeline(settings, storage.session_factory(engine), None).rebuild_index()
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    result = {
+        "model": index.model_id,
+        "vectors": len(index),
+        "partitions": len(index.partitions()),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(
+            f"reindexed {result['vectors']} vectors of {result['model']} in "
+            f"{result['partitions']} partitions ({result['seconds']} s)"
+        )

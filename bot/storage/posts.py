@@ -157,9 +157,13 @@ def posts_of_case(session: Session, case_id: int) -> list[Post]:
 
 
 def pending_posts(session: Session, *, limit: int = 100) -> list[Post]:
-    """Posts waiting for the processing stages, oldest first."""
+    """Posts waiting for the processing stages or part-way through them (a crash left them
+    there), oldest post date first."""
     rows = session.scalars(
-        select(PostRow).where(PostRow.state == PostState.PENDING).order_by(PostRow.id).limit(limit)
+        select(PostRow)
+        .where(PostRow.state.in_((PostState.PENDING, PostState.PROCESSING)))
+        .order_by(PostRow.date, PostRow.id)
+        .limit(limit)
     )
     return [_convert.post(r) for r in rows]
 

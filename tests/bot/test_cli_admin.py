@@ -190,6 +190,12 @@ def test_poll_refuses_while_another_instance_runs(migrated: Cli, cli_env) -> Non
         engine.dispose()
 
 
-def test_reindex_is_a_no_op_for_now(migrated: Cli) -> None:
-    result = migrated("reindex")
-    assert result.exit_code == 0 and "nothing to do" in result.stdout
+def test_reindex_rebuilds_the_index(migrated: Cli, exported_models_dir: Path) -> None:
+    result = migrated("reindex", "--json", PETMATCH_MODELS_DIR=str(exported_models_dir))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["vectors"] == 0 and report["model"] == "efficientnet_lite0@imagenet-1"
+
+
+def test_reindex_without_models_is_one_clear_line(migrated: Cli) -> None:
+    assert "petmatch models prepare" in one_error_line(migrated("reindex"))
