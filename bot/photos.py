@@ -72,7 +72,7 @@ def inspect_photo(data: bytes, *, max_pixels: int) -> PhotoContent:
                     )
                 image_format = image.format or "UNKNOWN"
                 image.load()
-                phash = str(imagehash.phash(image.convert("RGB")))
+                phash = str(imagehash.phash(_small(image)))
     except BadPhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -87,6 +87,14 @@ def inspect_photo(data: bytes, *, max_pixels: int) -> PhotoContent:
         size=len(data),
         format=image_format,
     )
+
+
+def _small(image: Image.Image) -> Image.Image:
+    """A cheap box-downscale to at most ~256 px before pHash: the hash only looks at 32x32,
+    and resizing a full photo with Lanczos costs more than decoding it."""
+    gray = image.convert("L")
+    factor = max(1, min(gray.size) // 128)
+    return gray.reduce(factor) if factor > 1 else gray
 
 
 def store_photo_file(data: bytes, content: PhotoContent, photos_dir: Path) -> Path:

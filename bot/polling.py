@@ -20,13 +20,20 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot import storage
 from bot.config import Settings
-from bot.photos import BadPhotoError, NearDuplicateIndex, inspect_photo, store_photo_file
+from bot.photos import (
+    BadPhotoError,
+    NearDuplicateIndex,
+    PhotoContent,
+    inspect_photo,
+    store_photo_file,
+)
 from bot.storage import PostChange
 from bot.vk.errors import (
     CaptchaError,
@@ -467,11 +474,20 @@ def _download_photos(
     if progress:
         progress("photos", 0, total)
 
-    def fetch(photo: storage.Photo) -> bytes | Exception:
+    max_pixels = settings.vk.max_photo_pixels
+    photos_dir = settings.photos_dir
+
+    def fetch(photo: storage.Photo) -> _Fetched:
+        """Download, check and write one photo (in a worker thread: no database here)."""
         try:
-            return gateway.download_photo(photo.source_url)
+            data = gateway.download_photo(photo.source_url)
         except Exception as exc:  # recorded per photo; one bad photo never stops the cycle
-            return exc
+            return _Fetched(error=exc)
+        try:
+            content = inspect_photo(data, max_pixels=max_pixels)
+            return _Fetched(content=content, path=store_photo_file(data, content, photos_dir))
+        except (BadPhotoError, OSError) as exc:
+            return _Fetched(error=exc)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="photo")
     try:
@@ -490,32 +506,39 @@ def _download_photos(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A photo after download, checks and file write — or why that failed."""
+
+    content: PhotoContent | None = None
+    path: Path | None = None
+    error: Exception | None = None
+
+
 def _store_photo(
     session_factory: SessionMaker,
     settings: Settings,
     photo: storage.Photo,
-    result: bytes | Exception,
+    result: _Fetched,
     near: NearDuplicateIndex,
     now: datetime,
     stats: _Stats,
 ) -> None:
     error: str | None = None
     final = True
-    content = None
-    if isinstance(result, Exception):
-        error, final = _download_failure(result)
-        if not isinstance(result, VkError):
-            logger.exception("photo %d: unexpected download failure", photo.id, exc_info=result)
-    else:
-        try:
-            content = inspect_photo(result, max_pixels=settings.vk.max_photo_pixels)
-            path = store_photo_file(result, content, settings.photos_dir)
-        except BadPhotoError as exc:
-            error = str(exc)
-        except OSError as exc:
-            error, final = f"could not write the photo file: {exc}", False
+    content, path = result.content, result.path
+    if isinstance(result.error, BadPhotoError):
+        error = str(result.error)
+    elif isinstance(result.error, OSError):
+        error, final = f"could not write the photo file: {result.error}", False
+    elif result.error is not None:
+        error, final = _download_failure(result.error)
+        if not isinstance(result.error, VkError):
+            logger.error(
+                "photo %d: unexpected download failure", photo.id, exc_info=result.error
+            )
     with storage.session_scope(session_factory) as session:
-        if error is not None or content is None:
+        if error is not None or content is None or path is None:
             final = final or photo.attempts + 1 >= MAX_PHOTO_ATTEMPTS
             logger.warning(
                 "photo %d (%s): %s%s",

@@ -7,7 +7,6 @@ a reason when the server is unreachable."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import uuid
@@ -20,9 +19,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage import open_database, session_factory, upgrade_database
-
-with contextlib.suppress(ImportError):  # the fake VK server fixtures live in their own module
-    from tests.bot.fakevk_fixtures import *  # noqa: F403
+from tests.bot.fakevk_fixtures import *  # noqa: F403  (fake_vk, vk_settings, gateway)
 
 PG_ADMIN_URL = os.environ.get(
     "PETMATCH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
