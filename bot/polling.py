@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import storage
@@ -360,6 +361,19 @@ def _commit_scan(
             )
     except storage.NotFoundError:
         logger.info("group %s was removed during the poll", group.screen_name)
+        return
+    except SQLAlchemyError as exc:
+        # Nothing of this group was committed (one transaction), so its cursor did not move
+        # and the next cycle reads the same posts again.
+        logger.exception("group %s: storing its posts failed", group.screen_name)
+        stats.outcomes[group.vk_id] = GroupOutcome(
+            vk_id=group.vk_id,
+            screen_name=group.screen_name,
+            status=GroupStatus.ERROR,
+            pages=scan.pages,
+            cursor_post_id=group.cursor_post_id,
+            error=f"database: {str(exc).splitlines()[0][:300]}",
+        )
         return
     stats.new_posts += new
     stats.edited_posts += edited
