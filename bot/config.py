@@ -42,7 +42,11 @@ class VkSettings(_Section):
     method_pause_hours: float = Field(24.0, ge=0)
     inaccessible_recheck_hours: float = Field(24.0, ge=0)
     photo_hosts: tuple[str, ...] = (
-        "userapi.com", "vk.com", "vk.me", "vkuserphoto.ru", "vk-cdn.net",
+        "userapi.com",
+        "vk.com",
+        "vk.me",
+        "vkuserphoto.ru",
+        "vk-cdn.net",
     )
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(40_000_000, gt=0)
@@ -155,6 +159,15 @@ def _config_file() -> Path | None:
     if explicit:
         return Path(explicit)
     return PACKAGE_CONFIG if PACKAGE_CONFIG.exists() else None
+
+
+def project_path(path: Path) -> Path:
+    """A relative path from the config (e.g. the comment templates) is looked up in the
+    current folder first, then in the project folder that holds `configs/`."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return PACKAGE_CONFIG.parent.parent / path
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -29,7 +29,7 @@ from bot.commenting import (
     decide_comment_action,
     render_comment,
 )
-from bot.config import Settings
+from bot.config import Settings, project_path
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState, Post, PostState
 from bot.vk import CaptchaError, CommentRejectedError, LinkRejectedError, VkError, VkGateway
@@ -165,7 +165,7 @@ class Pipeline:
         self._vision: VisionModels | None = None
         self._index: FaissIndex | None = None
         self._index_dirty = False
-        self._templates = CommentTemplates.load(settings.commenting.template_file)
+        self._templates = CommentTemplates.load(project_path(settings.commenting.template_file))
         commenting = settings.commenting
         self._comment_policy = CommentPolicy(
             dry_run=commenting.dry_run if dry_run is None else dry_run,
