@@ -117,13 +117,17 @@ def build_osnet_embedder(
     weights = Path(weights)
     if weights.suffix == ".onnx":
         return load_onnx_embedder(
-            weights, batch_size=batch_size, flip_average=flip_average,
+            weights,
+            batch_size=batch_size,
+            flip_average=flip_average,
             session_factory=session_factory,
         )
     onnx_path = prepare_osnet_onnx(
         weights, input_size=input_size, models_dir=models_dir, letterbox=letterbox
     )
     return load_onnx_embedder(
-        onnx_path, batch_size=batch_size, flip_average=flip_average,
+        onnx_path,
+        batch_size=batch_size,
+        flip_average=flip_average,
         session_factory=session_factory,
     )
