@@ -113,8 +113,13 @@ class Scenario:
         with storage.session_scope(sessions) as session:
             for vk_id in (LOST_GROUP, FOUND_GROUP, CITY_GROUP):
                 storage.upsert_group(
-                    session, vk_id=vk_id, screen_name=f"g{vk_id}", title="g", now=now,
-                    city="Москва", comments_enabled=True,
+                    session,
+                    vk_id=vk_id,
+                    screen_name=f"g{vk_id}",
+                    title="g",
+                    now=now,
+                    city="Москва",
+                    comments_enabled=True,
                 )
         self.posts = sum(not p.marked_as_ads for p in scenario)  # adverts are never stored
 
@@ -150,7 +155,9 @@ class Scenario:
             )
         else:
             self.vk.add_post(
-                LOST_GROUP, text=f"Отдам котят в добрые руки, Москва ({n})", date=date,
+                LOST_GROUP,
+                text=f"Отдам котят в добрые руки, Москва ({n})",
+                date=date,
                 photos=[_jpeg(vary_photo(self.cat, self.rng))],
             )
 
@@ -310,7 +317,9 @@ def test_kill_9_twenty_times_processes_every_post_once_and_never_comments_twice(
     assert len({c.match_id for c in comments}) == len(comments) <= len(matches)
     assert {c["guid"][:32] for c in posted} <= {c.guid[:32] for c in comments}
     assert {c.state for c in comments} <= {
-        store.CommentState.POSTED, store.CommentState.SKIPPED, store.CommentState.DEFERRED
+        store.CommentState.POSTED,
+        store.CommentState.SKIPPED,
+        store.CommentState.DEFERRED,
     }
     # no comment is pending at the end and VK holds each posted one exactly once
     assert len(posted) == sum(c.state is store.CommentState.POSTED for c in comments)

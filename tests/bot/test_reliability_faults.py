@@ -99,8 +99,13 @@ def world(fake_vk: FakeVkServer, sessions: Any) -> World:
     with storage.session_scope(sessions) as session:
         for vk_id in (LOST, FOUND):
             storage.upsert_group(
-                session, vk_id=vk_id, screen_name=f"g{vk_id}", title="g", now=NOW,
-                city="Москва", comments_enabled=True,
+                session,
+                vk_id=vk_id,
+                screen_name=f"g{vk_id}",
+                title="g",
+                now=NOW,
+                city="Москва",
+                comments_enabled=True,
             )
     world = World(fake_vk)
     world.lost_ryzhik = fake_vk.add_post(
@@ -121,7 +126,9 @@ def _add_found_posts(world: World) -> None:
         photos=[poster_jpeg(), animal_jpeg("ryzhik", shift=6)],
     )
     world.found_murka = world.fake.add_post(
-        FOUND, text="Найдена кошка, Москва, ищем хозяев", date=_ts(3),
+        FOUND,
+        text="Найдена кошка, Москва, ищем хозяев",
+        date=_ts(3),
         photos=[animal_jpeg("murka")],
     )
 
@@ -284,9 +291,7 @@ CASES: dict[str, Case] = {
         "wall.get", 15, _one_wall_failed(GroupStatus.INACCESSIBLE, "15"), owner_id=-FOUND
     ),
     "wall.get-6": Case("wall.get", 6, _one_wall_failed(GroupStatus.ERROR, "6"), owner_id=-FOUND),
-    "wall.get-10": Case(
-        "wall.get", 10, _one_wall_failed(GroupStatus.ERROR, "10"), owner_id=-FOUND
-    ),
+    "wall.get-10": Case("wall.get", 10, _one_wall_failed(GroupStatus.ERROR, "10"), owner_id=-FOUND),
     # comments
     "comment-5": Case("wall.createComment", 5, _comment_state(store.CommentState.PENDING)),
     "comment-6": Case("wall.createComment", 6, _comment_state(store.CommentState.PENDING)),
@@ -298,18 +303,24 @@ CASES: dict[str, Case] = {
         "wall.createComment", 14, _comment_state(store.CommentState.DEFERRED, paused=True)
     ),
     "comment-212": Case(
-        "wall.createComment", 212, _comment_state(store.CommentState.SKIPPED),
+        "wall.createComment",
+        212,
+        _comment_state(store.CommentState.SKIPPED),
         comments_in_the_end=0,
     ),
     "comment-213": Case(
-        "wall.createComment", 213, _comment_state(store.CommentState.SKIPPED),
+        "wall.createComment",
+        213,
+        _comment_state(store.CommentState.SKIPPED),
         comments_in_the_end=0,
     ),
     "comment-222": Case(
         "wall.createComment", 222, _comment_state(store.CommentState.POSTED), times=1
     ),
     "comment-223": Case(
-        "wall.createComment", 223, _comment_state(store.CommentState.SKIPPED),
+        "wall.createComment",
+        223,
+        _comment_state(store.CommentState.SKIPPED),
         comments_in_the_end=0,
     ),
     "comment-http500": Case(
