@@ -78,7 +78,7 @@ def search_photo(
                 kind=owner.kind,
                 city=owner.city,
                 similarity=round(similarity, 4),
-                confidence=round(_confidence(vision.match_policy, similarity), 4),
+                confidence=round(vision.match_policy.confidence(similarity), 4),
                 photo_position=owner.photo_position,
             )
     return sorted(results.values(), key=lambda r: -r.similarity)[:top]
@@ -89,7 +89,3 @@ def _city_fits(candidate: str | None, wanted: str | None, max_km: float, distanc
         return True
     km = distance(candidate, wanted)
     return km is not None and km <= max_km
-
-
-def _confidence(policy: Any, similarity: float) -> float:
-    return float(np.interp(similarity, policy.calibration_x, policy.calibration_y))
