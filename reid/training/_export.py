@@ -109,6 +109,13 @@ def model_card(
     config = json.loads(str(meta.get("config", "{}")))
     history = meta.get("history") or []
     last = dict(history[-1]) if history else {}
+    source = f"per-epoch validation of epoch {meta.get('epoch', '?')}"
+    if report:  # the full evaluation beats the (possibly subsampled) per-epoch numbers
+        source = "evaluation report"
+        for prefix in ("val", "holdout"):
+            if prefix in report:
+                for key in ("rank1", "rank5", "mAP"):
+                    last[f"{prefix}_{key}"] = report[prefix][key]
     data_name = Path(config.get("data", "?")).name
     init = str(meta.get("init", config.get("init", "?")))
     licences = [DATA_LICENCES.get(data_name, f"{data_name}: licence not recorded, check it")]
@@ -151,8 +158,20 @@ def model_card(
         "| --- | --- | --- | --- |",
         *_metrics_lines(last),
     ]
-    if report:
-        lines += ["", "Full evaluation report:", "", "```json", json.dumps(report, indent=2), "```"]
+    lines += ["", f"Source: {source}."]
+    if report and report.get("threshold_table"):
+        lines += [
+            "",
+            "Pair-level precision / recall / F1 on the validation pairs (similarity ≥ t):",
+            "",
+            "| t | precision | recall | F1 |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"{row['f1']:.3f} |"
+            for row in report["threshold_table"]
+        ]
     lines += [
         "",
         "## Calibration",

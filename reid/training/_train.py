@@ -153,10 +153,9 @@ class _Data:
         if config.holdout_max_identities is not None:
             held_ids = held_ids[: config.holdout_max_identities]
         self.train = load_images(self._subset(items, train_ids, config), size, box)
+        held = set(held_ids)
         self.holdout = (
-            load_images([i for i in items if i.identity in set(held_ids)], size, box)
-            if held_ids
-            else None
+            load_images([i for i in items if i.identity in held], size, box) if held else None
         )
         self.query = self.gallery = None
         if config.val_query is not None and config.val_gallery is not None:
