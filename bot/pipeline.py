@@ -195,8 +195,13 @@ class Pipeline:
     def _open_index(self) -> FaissIndex:
         """Load the saved index for the current model and reconcile it with the database;
         a missing, corrupt or other-model index is rebuilt from the database."""
+        import faiss
+
         from index import FaissIndex, IndexLoadError
 
+        # One query against a partition is small: OpenMP threads cost more than they give,
+        # and the poll job needs the other core.
+        faiss.omp_set_num_threads(1)
         embedder = self.vision.embedder
         directory = self._index_path(embedder.model_id)
         try:
@@ -451,7 +456,12 @@ class Pipeline:
             self._index_dirty = True
         with storage.session_scope(self._sessions) as session:
             storage.set_post_state(
-                session, post.id, PostState.PROCESSING, now=now, stage=Stage.INDEXED
+                session,
+                post.id,
+                PostState.PROCESSING,
+                now=now,
+                stage=Stage.INDEXED,
+                error=_current_error(session, post.id),
             )
 
     def _match_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
@@ -480,7 +490,12 @@ class Pipeline:
                     logger.info("match for %s: %s", post.url, "; ".join(candidate.reasons))
         with storage.session_scope(self._sessions) as session:
             storage.set_post_state(
-                session, post.id, PostState.PROCESSING, now=now, stage=Stage.MATCHED
+                session,
+                post.id,
+                PostState.PROCESSING,
+                now=now,
+                stage=Stage.MATCHED,
+                error=_current_error(session, post.id),
             )
 
     def _candidates(
@@ -590,7 +605,14 @@ class Pipeline:
         for match in matches:
             self._comment_on(match, trigger=post, now=now, report=report)
         with storage.session_scope(self._sessions) as session:
-            storage.set_post_state(session, post.id, PostState.DONE, now=now, stage=Stage.DONE)
+            storage.set_post_state(
+                session,
+                post.id,
+                PostState.DONE,
+                now=now,
+                stage=Stage.DONE,
+                error=_current_error(session, post.id),
+            )
 
     # ---- commenting ---------------------------------------------------------------------
 
@@ -799,6 +821,11 @@ def _post_by_pk(session: Any, post_pk: int) -> Post:
     if row is None:
         raise KeyError(f"post #{post_pk} does not exist")
     return to_post(row)
+
+
+def _current_error(session: Any, post_pk: int) -> str | None:
+    """What an earlier stage recorded about the post (e.g. no animal found), kept to the end."""
+    return _post_by_pk(session, post_pk).error
 
 
 def _post_by_key(session: Any, owner_id: int, post_id: int) -> Post:

@@ -317,3 +317,14 @@ def test_a_corrupt_photo_does_not_stop_the_others(world, settings, sessions, gat
     )
     _cycle(settings, sessions, gateway, vision)
     assert len(world.comments) == 1
+
+
+def test_a_post_without_animals_says_so_when_done(world, settings, sessions, gateway, vision):
+    post_id = world.add_post(
+        LOST, text="Пропала собака, Москва, листовка", date=_ts(3), photos=[poster_jpeg()]
+    )
+    _cycle(settings, sessions, gateway, vision)
+    with storage.session_scope(sessions) as session:
+        post = storage.get_post(session, -LOST, post_id)
+    assert post.state.value == "done"
+    assert post.error == "no animal found in the post's photos"
