@@ -1,6 +1,9 @@
 """Re-identification: crops in, L2-normalized vectors out, plus evaluation and calibration."""
 
-from reid import _efficientnet  # noqa: F401  (registers the `efficientnet_lite0` backend)
+from reid import (
+    _efficientnet,  # noqa: F401  (registers the `efficientnet_lite0` backend)
+    _osnet,  # noqa: F401  (registers the `osnet` backend)
+)
 from reid._base import (
     Embedder,
     Embeddings,

@@ -46,3 +46,14 @@ def test_public_surface_is_explicit(package):
     assert module.__all__, f"{package} has no __all__"
     for name in module.__all__:
         assert hasattr(module, name), f"{package}.__all__ names {name}, which is missing"
+
+
+def test_every_embedder_backend_registers_on_import():
+    # regression: `osnet` was only registered once something imported `reid._osnet`
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import reid; print(','.join(reid.available_embedders()))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip().split(",") == ["efficientnet_lite0", "osnet"]
