@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -249,15 +249,22 @@ def export_command(
 
 def dataset_build_command(
     ctx: typer.Context,
-    photos: Annotated[
-        Path, typer.Option("--photos", help="Exported posts: <postid>_<n>.jpg or <postid>/<n>.jpg.")
-    ],
     out: Annotated[
         Path,
         typer.Option(
             "--out", help="Dataset folder (identities/, contact_sheets/, report.json, split.json)."
         ),
     ],
+    photos: Annotated[
+        Path | None,
+        typer.Option("--photos", help="Exported posts: <postid>_<n>.jpg or <postid>/<n>.jpg."),
+    ] = None,
+    from_db: Annotated[
+        bool,
+        typer.Option(
+            "--from-db", help="Use the lost/found posts the bot has stored (one per case)."
+        ),
+    ] = False,
     segmenter: Annotated[
         str, typer.Option("--segmenter", help="Registered segmentation backend.")
     ] = "u2netp",
@@ -269,9 +276,10 @@ def dataset_build_command(
     ] = 48,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
-    """Cut the animals out of exported post photos into identity folders, with a report.
+    """Cut the animals out of post photos into identity folders, with a report: from a
+    folder of exported posts (--photos) or from the posts the bot has stored (--from-db).
 
-    Example: petmatch dataset build --photos exports/posts --out datasets/vk_2025
+    Example: petmatch dataset build --from-db --out datasets/vk_2025
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -280,8 +288,10 @@ def dataset_build_command(
     from segmentation import build_segmenter
 
     settings = settings_from(ctx)
+    if (photos is None) == (not from_db):
+        fail("give exactly one of --photos DIR and --from-db")
     try:
-        posts = posts_from_folder(photos)
+        posts = posts_from_folder(photos) if photos is not None else _posts_from_db(settings)
     except FileNotFoundError as exc:
         fail(str(exc))
     kwargs = {"models_dir": settings.models_dir} if segmenter == "u2netp" else {}
@@ -300,3 +310,18 @@ def dataset_build_command(
     else:
         typer.echo(" ".join(f"{k}={v}" for k, v in report.counts.items()))
         typer.echo(f"report: {out / 'report.json'}")
+
+
+def _posts_from_db(settings: Any) -> list[Any]:
+    from bot import storage
+    from bot.cli.db_cmd import open_migrated
+    from bot.storage.pipeline import dataset_posts
+    from reid.training import PostPhotos
+
+    engine = open_migrated(settings)
+    try:
+        with storage.session_scope(engine) as session:
+            stored = dataset_posts(session)
+    finally:
+        engine.dispose()
+    return [PostPhotos(post_id=name, photos=tuple(paths)) for name, paths in stored]

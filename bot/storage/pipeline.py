@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import and_, func, select
@@ -37,6 +38,7 @@ __all__ = [
     "comment_for_pair",
     "comment_stats",
     "create_comment",
+    "dataset_posts",
     "embeddings_of",
     "get_label",
     "index_entries",
@@ -250,7 +252,11 @@ def _animal(row: AnimalRow, photo_position: int) -> AnimalRecord:
 
 
 def save_embeddings(
-    session: Session, animal_ids: Sequence[int], vectors: np.ndarray, *, model_id: str,
+    session: Session,
+    animal_ids: Sequence[int],
+    vectors: np.ndarray,
+    *,
+    model_id: str,
     now: datetime,
 ) -> None:
     """Store one vector per animal for `model_id`; an animal already embedded is left alone."""
@@ -305,7 +311,10 @@ def index_entries(
     )
     query = (
         select(
-            AnimalRow.id, AnimalRow.species, PostLabelRow.kind, PostLabelRow.city,
+            AnimalRow.id,
+            AnimalRow.species,
+            PostLabelRow.kind,
+            PostLabelRow.city,
             EmbeddingRow.vector,
         )
         .join(first_post, first_post.c.animal_id == AnimalRow.id)
@@ -331,8 +340,13 @@ def owners_of_animals(session: Session, animal_ids: Iterable[int]) -> list[Anima
     """Which labelled lost/found posts show these animals (an animal can be in several)."""
     rows = session.execute(
         select(
-            AnimalRow.id, PostRow.id, PostRow.case_id, PostPhotoRow.position,
-            PostLabelRow.kind, PostLabelRow.city, PostRow.date,
+            AnimalRow.id,
+            PostRow.id,
+            PostRow.case_id,
+            PostPhotoRow.position,
+            PostLabelRow.kind,
+            PostLabelRow.city,
+            PostRow.date,
         )
         .join(PostPhotoRow, PostPhotoRow.photo_id == AnimalRow.photo_id)
         .join(PostRow, PostRow.id == PostPhotoRow.post_id)
@@ -531,3 +545,27 @@ def _comment(row: CommentRow) -> CommentRecord:
         created_at=row.created_at,
         posted_at=row.posted_at,
     )
+
+
+def dataset_posts(session: Session) -> list[tuple[str, list[Path]]]:
+    """Each lost/found case once (reposts folded in), named `<group>-<post>` after its first
+    post, with the stored photo files of all its posts in order."""
+    from bot.storage._schema import PhotoRow
+
+    rows = session.execute(
+        select(PostRow.case_id, PostRow.owner_id, PostRow.post_id, PhotoRow.id, PhotoRow.file_path)
+        .join(PostLabelRow, PostLabelRow.post_id == PostRow.id)
+        .join(PostPhotoRow, PostPhotoRow.post_id == PostRow.id)
+        .join(PhotoRow, PhotoRow.id == PostPhotoRow.photo_id)
+        .where(
+            PostLabelRow.kind.in_(("lost", "found")),
+            PhotoRow.state == "stored",
+            PhotoRow.file_path.is_not(None),
+        )
+        .order_by(PostRow.case_id, PostRow.date, PostRow.id, PostPhotoRow.position)
+    )
+    cases: dict[int, tuple[str, dict[int, Path]]] = {}
+    for case_id, owner_id, post_id, photo_pk, file_path in rows:
+        _, photos = cases.setdefault(case_id, (f"{abs(owner_id)}-{post_id}", {}))
+        photos.setdefault(photo_pk, Path(file_path))
+    return [(name, list(photos.values())) for name, photos in cases.values()]
