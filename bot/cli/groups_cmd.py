@@ -43,10 +43,15 @@ def add(
     comments: bool = typer.Option(
         None, "--comments/--no-comments", help="Allow petmatch to comment in this group."
     ),
+    shadow: bool = typer.Option(
+        None,
+        "--shadow/--no-shadow",
+        help="Shadow mode: record what would be said (`petmatch comments list`), post nothing.",
+    ),
 ) -> None:
-    """Add a VK community to poll (or update its city / commenting flag).
+    """Add a VK community to poll (or update its city / commenting / shadow flags).
 
-    Example: petmatch groups add https://vk.com/poteryashki_msk --city Москва --no-comments
+    Example: petmatch groups add https://vk.com/poteryashki_msk --city Москва --comments --shadow
     """
     from bot import storage
     from bot.cli.db_cmd import open_migrated
@@ -86,6 +91,7 @@ def add(
                 now=now,
                 city=city,
                 comments_enabled=comments,
+                shadow_mode=shadow,
             )
     finally:
         gateway.close()
@@ -94,6 +100,7 @@ def add(
     typer.echo(
         f"{verb} {group.screen_name} (id {group.vk_id}, {group.title!r}); city: "
         f"{group.city or '-'}; comments: {'on' if group.comments_enabled else 'off'}"
+        + ("; shadow mode" if group.shadow_mode else "")
     )
 
 

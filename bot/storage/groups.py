@@ -34,8 +34,10 @@ def upsert_group(
     now: datetime,
     city: str | None = None,
     comments_enabled: bool | None = None,
+    shadow_mode: bool | None = None,
 ) -> tuple[Group, bool]:
-    """Add a group or refresh its name/title (and city/comments when given); True if new."""
+    """Add a group or refresh its name/title (and city/comments/shadow when given); True if
+    new."""
     row = session.scalar(select(GroupRow).where(GroupRow.vk_id == vk_id))
     created = row is None
     if row is None:
@@ -45,7 +47,7 @@ def upsert_group(
             title=title,
             city=city,
             comments_enabled=bool(comments_enabled),
-            shadow_mode=False,
+            shadow_mode=bool(shadow_mode),
             cursor_post_id=0,
             accessible=True,
             created_at=now,
@@ -58,6 +60,8 @@ def upsert_group(
             row.city = city
         if comments_enabled is not None:
             row.comments_enabled = comments_enabled
+        if shadow_mode is not None:
+            row.shadow_mode = shadow_mode
     session.flush()
     return _convert.group(row), created
 
@@ -73,7 +77,7 @@ def find_group(session: Session, ref: str) -> Group | None:
     ref = ref.strip().rstrip("/").rsplit("/", 1)[-1].lstrip("@")
     vk_id: int | None = None
     for prefix in ("club", "public", "event", ""):
-        tail = ref[len(prefix):] if ref.startswith(prefix) else None
+        tail = ref[len(prefix) :] if ref.startswith(prefix) else None
         if tail and tail.lstrip("-").isdigit():
             vk_id = abs(int(tail))
             break

@@ -106,8 +106,11 @@ def test_groups_add_list_remove(migrated: Cli, fake_vk: FakeVkServer) -> None:
                                                "execute": 96}
     assert listed["warning"] is None
     assert listed["calls_today"]["groups.getById"] == 3
-    again = migrated("groups", "add", "poteryashki_msk", "--comments")
+    again = migrated("groups", "add", "poteryashki_msk", "--comments", "--shadow")
     assert again.stdout.startswith("updated ") and "Москва" in again.stdout
+    assert "shadow mode" in again.stdout
+    shadowed = json.loads(migrated("groups", "list", "--json").stdout)["groups"]
+    assert {g["vk_id"]: g["shadow_mode"] for g in shadowed} == {101: True, 102: False, 103: False}
     table = migrated("groups", "list")
     assert "poteryashki_msk" in table.stdout and "wall.get" in table.stdout
     assert migrated("groups", "remove", "naydenysh").exit_code == 0

@@ -328,3 +328,22 @@ def test_a_post_without_animals_says_so_when_done(world, settings, sessions, gat
         post = storage.get_post(session, -LOST, post_id)
     assert post.state.value == "done"
     assert post.error == "no animal found in the post's photos"
+
+
+def test_shadow_mode_records_what_would_be_said(world, settings, sessions, gateway, vision):
+    with storage.session_scope(sessions) as session:
+        storage.upsert_group(
+            session, vk_id=FOUND, screen_name=f"g{FOUND}", title="g", now=NOW, shadow_mode=True
+        )
+    world.add_post(
+        LOST, text="Пропала собака, Москва", date=_ts(20), photos=[animal_jpeg("ryzhik")]
+    )
+    world.add_post(
+        FOUND, text="Нашли собаку, Москва", date=_ts(1), photos=[animal_jpeg("ryzhik", shift=2)]
+    )
+    _cycle(settings, sessions, gateway, vision)
+    with storage.session_scope(sessions) as session:
+        rows = store.list_comments(session)
+    assert world.comments == []
+    assert [c.state for c in rows] == [store.CommentState.SHADOW]
+    assert f"https://vk.com/wall-{LOST}_" in rows[0].text
