@@ -307,16 +307,9 @@ def _instrumented_pipeline(stages: dict[str, StageTimer], lock: threading.Lock) 
 
 
 def _fake_vision() -> Any:
-    from bot.pipeline import VisionModels
-    from index.matching import MatchPolicy
-    from tests.bot._fake_vision import FakeEmbedder, FakeSegmenter
+    from tests.bot._fake_vision import fake_vision
 
-    policy = MatchPolicy(
-        threshold=0.9,
-        curve_xs=(-1.0, 0.5, 0.9, 0.99, 1.0),
-        curve_ys=(0.0, 0.05, 0.5, 0.97, 0.99),
-    )
-    return VisionModels(FakeSegmenter(), FakeEmbedder(), policy)
+    return fake_vision()
 
 
 def run_load(
@@ -350,7 +343,6 @@ def run_load(
             request_timeout_seconds=30.0,
         ),
         commenting={
-            "template_file": REPO / "configs" / "comment_templates.yaml",
             "min_gap_seconds": 0,
             "quiet_hours": None,
             "dry_run": True,  # the whole decision runs; nothing is written to VK
@@ -459,22 +451,25 @@ def run_load(
             errors.append(exc)
             stop.set()
 
+    def take_sample() -> None:
+        rss = process.memory_info().rss
+        peak[0] = max(peak[0], rss)
+        posts, photos = pending_counts()
+        sample = {
+            "t": round(time.perf_counter() - started, 1),
+            "pending_posts": posts,
+            "pending_photos": photos,
+            "rss_mib": round(rss / 2**20, 1),
+        }
+        result.samples.append(sample)
+        say(
+            f"  t={sample['t']:>6.1f}s backlog: {posts:>6} posts, {photos:>6} photos; "
+            f"RSS {sample['rss_mib']:.0f} MiB"
+        )
+
     def sampler() -> None:
         while True:
-            rss = process.memory_info().rss
-            peak[0] = max(peak[0], rss)
-            posts, photos = pending_counts()
-            sample = {
-                "t": round(time.perf_counter() - started, 1),
-                "pending_posts": posts,
-                "pending_photos": photos,
-                "rss_mib": round(rss / 2**20, 1),
-            }
-            result.samples.append(sample)
-            say(
-                f"  t={sample['t']:>6.1f}s backlog: {posts:>6} posts, {photos:>6} photos; "
-                f"RSS {sample['rss_mib']:.0f} MiB"
-            )
+            take_sample()
             if stop.wait(config.sample_seconds):
                 return
 
@@ -487,6 +482,7 @@ def run_load(
         thread.join()
     stop.set()
     watcher.join()
+    take_sample()  # the state at the end, whatever the sampler's timing
     result.wall_seconds = time.perf_counter() - started
     result.rss_end = process.memory_info().rss
     result.rss_peak = max(peak[0], result.rss_end)

@@ -5,7 +5,10 @@ same colour gives the same vector and different colours point elsewhere."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -76,3 +79,54 @@ class FakeEmbedder:
         vectors = means.astype(np.float32) @ self._projection.T
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         return Embeddings(vectors=vectors.astype(np.float32), model_id=self.model_id)
+
+
+def fake_policy() -> Any:
+    """A match policy whose curve suits the fake embedder: same colour ≈ 1.0, others far."""
+    from index.matching import MatchPolicy
+
+    return MatchPolicy(
+        threshold=0.9,
+        curve_xs=(-1.0, 0.5, 0.9, 0.99, 1.0),
+        curve_ys=(0.0, 0.05, 0.5, 0.97, 0.99),
+    )
+
+
+def fake_vision() -> Any:
+    """Fake segmenter, fake embedder and their policy, as the pipeline takes them."""
+    from bot.pipeline import VisionModels
+
+    return VisionModels(FakeSegmenter(), FakeEmbedder(), fake_policy())
+
+
+def pipeline_settings(vk: Any, database_url: str, var_dir: Path, **commenting: Any) -> Any:
+    """Settings for a pipeline against fake VK server `vk`; comments without a minimum gap."""
+    from bot.config import Settings
+    from tests.bot.fakevk_fixtures import make_vk_settings
+
+    return Settings(
+        database_url=database_url,
+        var_dir=var_dir,
+        vk=make_vk_settings(vk),
+        commenting={"min_gap_seconds": 0, **commenting},
+    )
+
+
+def add_groups(
+    vk: Any, sessions: Any, cities: Mapping[int, str], *, now: datetime, comments: bool = True
+) -> None:
+    """Create the groups on the fake VK and store them with their city and commenting flag."""
+    from bot import storage
+
+    with storage.session_scope(sessions) as session:
+        for vk_id, city in cities.items():
+            vk.add_group(vk_id, f"g{vk_id}", f"Группа {vk_id}")
+            storage.upsert_group(
+                session,
+                vk_id=vk_id,
+                screen_name=f"g{vk_id}",
+                title=f"Группа {vk_id}",
+                now=now,
+                city=city,
+                comments_enabled=comments,
+            )

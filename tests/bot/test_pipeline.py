@@ -13,58 +13,33 @@ from bot.config import Settings
 from bot.pipeline import Pipeline, VisionModels, comment_guid
 from bot.polling import poll_cycle
 from bot.storage import pipeline as store
-from index.matching import MatchPolicy
-from tests.bot._fake_vision import FakeEmbedder, FakeSegmenter, animal_jpeg, poster_jpeg
-from tests.bot.fakevk_fixtures import make_vk_settings
+from tests.bot._fake_vision import (
+    add_groups,
+    animal_jpeg,
+    fake_vision,
+    pipeline_settings,
+    poster_jpeg,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, outside quiet hours
 LOST, FOUND, ELSEWHERE = 501, 502, 503
 
 
-def _policy() -> MatchPolicy:
-    return MatchPolicy(
-        threshold=0.9,
-        curve_xs=(-1.0, 0.5, 0.9, 0.99, 1.0),
-        curve_ys=(0.0, 0.05, 0.5, 0.97, 0.99),
-    )
-
-
 @pytest.fixture
 def vision() -> VisionModels:
-    return VisionModels(FakeSegmenter(), FakeEmbedder(), _policy())
+    return fake_vision()
 
 
 @pytest.fixture
 def settings(fake_vk, database_url, tmp_path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        vk=make_vk_settings(fake_vk),
-        commenting={
-            "template_file": REPO / "configs" / "comment_templates.yaml",
-            "min_gap_seconds": 0,
-        },
-    )
+    return pipeline_settings(fake_vk, database_url, tmp_path / "var")
 
 
 @pytest.fixture
 def world(fake_vk, sessions):
-    """Three Moscow-area groups on the fake VK, stored with commenting switched on."""
-    fake_vk.add_group(LOST, "lost_msk", "Потеряшки")
-    fake_vk.add_group(FOUND, "found_msk", "Найдёныши")
-    fake_vk.add_group(ELSEWHERE, "kzn", "Казань")
-    with storage.session_scope(sessions) as session:
-        for vk_id, city in ((LOST, "Москва"), (FOUND, "Москва"), (ELSEWHERE, "Казань")):
-            storage.upsert_group(
-                session,
-                vk_id=vk_id,
-                screen_name=f"g{vk_id}",
-                title="g",
-                now=NOW,
-                city=city,
-                comments_enabled=True,
-            )
+    """Three groups on the fake VK, stored with their cities and commenting switched on."""
+    add_groups(fake_vk, sessions, {LOST: "Москва", FOUND: "Москва", ELSEWHERE: "Казань"}, now=NOW)
     return fake_vk
 
 

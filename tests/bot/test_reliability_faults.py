@@ -23,11 +23,14 @@ from bot.pipeline import Pipeline, PipelineReport, VisionModels, comment_guid
 from bot.polling import GroupStatus, PollReport, poll_cycle
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState, PostState
-from index.matching import MatchPolicy
-from tests.bot._fake_vision import FakeEmbedder, FakeSegmenter, animal_jpeg, poster_jpeg
-from tests.bot.fakevk_fixtures import make_vk_settings
+from tests.bot._fake_vision import (
+    add_groups,
+    animal_jpeg,
+    fake_vision,
+    pipeline_settings,
+    poster_jpeg,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, outside quiet hours
 #: Past every pause the faults can cause (captcha 6 h, method 24 h, inaccessible 24 h).
 LATER = NOW + timedelta(hours=25)
@@ -44,25 +47,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def vision() -> VisionModels:
-    policy = MatchPolicy(
-        threshold=0.9,
-        curve_xs=(-1.0, 0.5, 0.9, 0.99, 1.0),
-        curve_ys=(0.0, 0.05, 0.5, 0.97, 0.99),
-    )
-    return VisionModels(FakeSegmenter(), FakeEmbedder(), policy)
+    return fake_vision()
 
 
 @pytest.fixture
 def settings(fake_vk: FakeVkServer, database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        vk=make_vk_settings(fake_vk),
-        commenting={
-            "template_file": REPO / "configs" / "comment_templates.yaml",
-            "min_gap_seconds": 0,
-        },
-    )
+    return pipeline_settings(fake_vk, database_url, tmp_path / "var")
 
 
 def _ts(hours_ago: float) -> int:
@@ -94,19 +84,7 @@ def world(fake_vk: FakeVkServer, sessions: Any) -> World:
     """Two Moscow groups with commenting on. Before the faulty cycle the lost group holds a
     lost dog (ryzhik), a lost dog of another colour and an "other" post; the found posts
     (ryzhik again, and a cat) appear just before the faulty cycle."""
-    fake_vk.add_group(LOST, "lost_msk", "Потеряшки")
-    fake_vk.add_group(FOUND, "found_msk", "Найдёныши")
-    with storage.session_scope(sessions) as session:
-        for vk_id in (LOST, FOUND):
-            storage.upsert_group(
-                session,
-                vk_id=vk_id,
-                screen_name=f"g{vk_id}",
-                title="g",
-                now=NOW,
-                city="Москва",
-                comments_enabled=True,
-            )
+    add_groups(fake_vk, sessions, {LOST: "Москва", FOUND: "Москва"}, now=NOW)
     world = World(fake_vk)
     world.lost_ryzhik = fake_vk.add_post(
         LOST, text="Пропала собака в Москве, рыжая", date=_ts(48), photos=[animal_jpeg("ryzhik")]

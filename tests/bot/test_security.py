@@ -28,9 +28,14 @@ from bot.pipeline import Pipeline, VisionModels
 from bot.polling import poll_cycle
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState
-from index.matching import MatchPolicy
-from tests.bot._fake_vision import FakeEmbedder, FakeSegmenter, animal_jpeg, poster_jpeg
-from tests.bot.fakevk_fixtures import make_vk_settings, open_gateway
+from tests.bot._fake_vision import (
+    add_groups,
+    animal_jpeg,
+    fake_vision,
+    pipeline_settings,
+    poster_jpeg,
+)
+from tests.bot.fakevk_fixtures import open_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -74,41 +79,16 @@ def vk() -> Iterator[RecordingVk]:
 
 @pytest.fixture
 def settings(vk: RecordingVk, database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        vk=make_vk_settings(vk),
-        commenting={
-            "template_file": REPO / "configs" / "comment_templates.yaml",
-            "min_gap_seconds": 0,
-        },
-    )
+    return pipeline_settings(vk, database_url, tmp_path / "var")
 
 
 @pytest.fixture
 def vision() -> VisionModels:
-    policy = MatchPolicy(
-        threshold=0.9,
-        curve_xs=(-1.0, 0.5, 0.9, 0.99, 1.0),
-        curve_ys=(0.0, 0.05, 0.5, 0.97, 0.99),
-    )
-    return VisionModels(FakeSegmenter(), FakeEmbedder(), policy)
+    return fake_vision()
 
 
 def _groups(vk: FakeVkServer, sessions: Any) -> None:
-    vk.add_group(LOST, "lost_msk", "Потеряшки")
-    vk.add_group(FOUND, "found_msk", "Найдёныши")
-    with storage.session_scope(sessions) as session:
-        for vk_id in (LOST, FOUND):
-            storage.upsert_group(
-                session,
-                vk_id=vk_id,
-                screen_name=f"g{vk_id}",
-                title="g",
-                now=NOW,
-                city="Москва",
-                comments_enabled=True,
-            )
+    add_groups(vk, sessions, {LOST: "Москва", FOUND: "Москва"}, now=NOW)
 
 
 def _cycle(settings: Settings, sessions: Any, vision: VisionModels, now: datetime = NOW) -> Any:
