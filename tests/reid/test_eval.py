@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -68,6 +68,10 @@ def test_retrieval_metrics_multiple_hits() -> None:
 def test_identical_query_and_gallery_rank_perfectly(n: int, d: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     vectors = _unit((rng.normal(size=(n, d)) + 1e-3).tolist())
+    # Two random directions can be closer than float32 rounding of a vector with itself
+    # (seen with n=9, d=2, seed=125): then "perfect" is not defined.
+    sims = vectors @ vectors.T
+    assume(float((sims - np.eye(n) * 2).max()) < 0.999)
     ids = [f"id{i}" for i in range(n)]
     m = evaluate_query_gallery(vectors, ids, vectors, ids)
     assert m.rank1 == pytest.approx(1.0) and m.mAP == pytest.approx(1.0)
