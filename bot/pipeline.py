@@ -334,6 +334,7 @@ class Pipeline:
                 storage.set_post_state(session, post.id, PostState.DONE, now=now, stage="resolved")
                 return False
             if record.kind not in OPPOSITE_KIND:
+                self._forget_animals([a.id for a in store.animals_of_post(session, post.id)])
                 storage.set_post_state(
                     session, post.id, PostState.SKIPPED, now=now, stage=f"text:{record.kind}"
                 )
@@ -350,11 +351,17 @@ class Pipeline:
 
     def _forget_case(self, session: Any, case_id: int) -> None:
         """A resolved case leaves the index: nobody should be matched against it any more."""
-        animal_ids = [
-            a.id
-            for p in storage.posts_of_case(session, case_id)
-            for a in store.animals_of_post(session, p.id)
-        ]
+        self._forget_animals(
+            [
+                a.id
+                for p in storage.posts_of_case(session, case_id)
+                for a in store.animals_of_post(session, p.id)
+            ]
+        )
+
+    def _forget_animals(self, animal_ids: list[int]) -> None:
+        """Take animals out of a loaded index; an index loaded later is reconciled with the
+        database anyway."""
         if animal_ids and self._index is not None and self._index.remove(animal_ids):
             self._index_dirty = True
 
@@ -447,11 +454,22 @@ class Pipeline:
             label = store.get_label(session, post.id)
             animals = store.animals_of_post(session, post.id)
             vectors = store.embeddings_of(session, [a.id for a in animals], model_id=model_id)
+            first_post: dict[int, int] = {}
+            for owner in store.owners_of_animals(session, [a.id for a in animals]):
+                first_post[owner.animal_id] = min(
+                    owner.post_pk, first_post.get(owner.animal_id, owner.post_pk)
+                )
         assert label is not None  # the text stage ran
         for animal in animals:
-            if animal.id in self.index or animal.id not in vectors:
+            if animal.id not in vectors:
                 continue
+            if animal.id in self.index and first_post.get(animal.id) != post.id:
+                continue  # filed under the first post that showed it (as a rebuild does)
             key = PartitionKey(species=animal.species, kind=label.kind, city=label.city)
+            if self.index.partition_of(animal.id) == key:
+                continue
+            # New, or its post was edited into another kind or city: file it afresh.
+            self.index.remove([animal.id])
             self.index.add(key, [animal.id], vectors[animal.id][None, :], model_id=model_id)
             self._index_dirty = True
         with storage.session_scope(self._sessions) as session:
@@ -597,11 +615,7 @@ class Pipeline:
     def _comment_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
         """Comment on this post's accepted matches that have no comment yet."""
         with storage.session_scope(self._sessions) as session:
-            matches = [
-                m
-                for m in store.list_matches(session, accepted_only=True, limit=1000)
-                if post.id in (m.lost_post_pk, m.found_post_pk)
-            ]
+            matches = store.matches_of_post(session, post.id, accepted_only=True)
         for match in matches:
             self._comment_on(match, trigger=post, now=now, report=report)
         with storage.session_scope(self._sessions) as session:
@@ -767,14 +781,7 @@ class Pipeline:
             unfinished = store.unfinished_comments(session)
         for comment in unfinished:
             with storage.session_scope(self._sessions) as session:
-                match = next(
-                    (
-                        m
-                        for m in store.list_matches(session, accepted_only=True, limit=10_000)
-                        if m.id == comment.match_id
-                    ),
-                    None,
-                )
+                match = store.get_match(session, comment.match_id)
                 if match is None:
                     continue
                 target = _post_by_key(session, comment.owner_id, comment.post_id)

@@ -41,11 +41,13 @@ __all__ = [
     "dataset_posts",
     "embeddings_of",
     "get_label",
+    "get_match",
     "index_entries",
     "is_case_resolved",
     "is_segmented",
     "list_comments",
     "list_matches",
+    "matches_of_post",
     "owners_of_animals",
     "record_segmentation",
     "resolve_case",
@@ -423,6 +425,21 @@ def _match(row: MatchRow) -> MatchRecord:
         model_id=row.model_id,
         updated_at=row.updated_at,
     )
+
+
+def get_match(session: Session, match_id: int) -> MatchRecord | None:
+    row = session.get(MatchRow, match_id)
+    return None if row is None else _match(row)
+
+
+def matches_of_post(session: Session, post_pk: int, *, accepted_only: bool) -> list[MatchRecord]:
+    """The matches in which `post_pk` is the lost or the found side."""
+    query = select(MatchRow).where(
+        (MatchRow.lost_post_id == post_pk) | (MatchRow.found_post_id == post_pk)
+    )
+    if accepted_only:
+        query = query.where(MatchRow.accepted.is_(True))
+    return [_match(r) for r in session.scalars(query.order_by(MatchRow.id))]
 
 
 def list_matches(

@@ -322,3 +322,39 @@ def test_shadow_mode_records_what_would_be_said(world, settings, sessions, gatew
     assert world.comments == []
     assert [c.state for c in rows] == [store.CommentState.SHADOW]
     assert f"https://vk.com/wall-{LOST}_" in rows[0].text
+
+
+def test_a_post_edited_into_found_moves_its_animal_to_the_found_partition(
+    world, settings, sessions, gateway, vision
+):
+    lost = world.add_post(
+        LOST, text="Пропала собака, Москва", date=_ts(30), photos=[animal_jpeg("ryzhik")]
+    )
+    wrong = world.add_post(
+        FOUND, text="Пропала собака, Москва", date=_ts(5), photos=[animal_jpeg("ryzhik", shift=3)]
+    )
+    _cycle(settings, sessions, gateway, vision)
+    assert world.comments == []  # two lost posts never match
+    world.edit_post(FOUND, wrong, text="Нашли собаку у метро, Москва, ищем хозяев", edited=_ts(1))
+    _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=5))
+    assert len(world.comments) == 1
+    assert f"wall-{LOST}_{lost}" in world.comments[0]["text"]
+    # After a restart, the saved index and a rebuild from the database agree.
+    restarted = Pipeline(settings, sessions, gateway, vision=vision)
+    loaded = {info.key: info.count for info in restarted.index.partitions()}
+    rebuilt = {info.key: info.count for info in restarted.rebuild_index().partitions()}
+    assert loaded == rebuilt
+
+
+def test_a_post_edited_into_an_advert_leaves_the_index(world, settings, sessions, gateway, vision):
+    post_id = world.add_post(
+        LOST, text="Пропала собака, Москва", date=_ts(30), photos=[animal_jpeg("sharik")]
+    )
+    _cycle(settings, sessions, gateway, vision)
+    world.edit_post(LOST, post_id, text="Продам корм для собак, доставка по Москве", edited=_ts(1))
+    _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=5))
+    world.add_post(
+        FOUND, text="Нашли собаку, Москва", date=_ts(0.5), photos=[animal_jpeg("sharik", shift=2)]
+    )
+    _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=10))
+    assert world.comments == []
