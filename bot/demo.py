@@ -361,9 +361,8 @@ def _summarise(
 
 
 def _post_key(session: Any, pk: int) -> tuple[int, int]:
-    from bot.pipeline import _post_by_pk
 
-    post = _post_by_pk(session, pk)
+    post = storage.get_post_by_pk(session, pk)
     return post.owner_id, post.post_id
 
 

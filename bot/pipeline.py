@@ -674,8 +674,8 @@ class Pipeline:
     ) -> tuple[Post, Post, str, int]:
         """Comment under the post that triggered the match when its group allows comments,
         else under the other post of the pair."""
-        lost = _post_by_pk(session, match.lost_post_pk)
-        found = _post_by_pk(session, match.found_post_pk)
+        lost = storage.get_post_by_pk(session, match.lost_post_pk)
+        found = storage.get_post_by_pk(session, match.found_post_pk)
         pairs = [
             (lost, found, "lost", match.found_photo_position),
             (found, lost, "found", match.lost_photo_position),
@@ -759,8 +759,8 @@ class Pipeline:
 
     def _without_link(self, comment: store.CommentRecord, match: store.MatchRecord) -> str:
         with storage.session_scope(self._sessions) as session:
-            lost = _post_by_pk(session, match.lost_post_pk)
-            found = _post_by_pk(session, match.found_post_pk)
+            lost = storage.get_post_by_pk(session, match.lost_post_pk)
+            found = storage.get_post_by_pk(session, match.found_post_pk)
         target_is_lost = (comment.owner_id, comment.post_id) == (lost.owner_id, lost.post_id)
         other = found if target_is_lost else lost
         return render_comment(
@@ -820,19 +820,9 @@ def comment_guid(lost_case_id: int, found_case_id: int) -> str:
     return digest[:32]
 
 
-def _post_by_pk(session: Any, post_pk: int) -> Post:
-    from bot.storage._convert import post as to_post
-    from bot.storage._schema import PostRow
-
-    row = session.get(PostRow, post_pk)
-    if row is None:
-        raise KeyError(f"post #{post_pk} does not exist")
-    return to_post(row)
-
-
 def _current_error(session: Any, post_pk: int) -> str | None:
     """What an earlier stage recorded about the post (e.g. no animal found), kept to the end."""
-    return _post_by_pk(session, post_pk).error
+    return storage.get_post_by_pk(session, post_pk).error
 
 
 def _post_by_key(session: Any, owner_id: int, post_id: int) -> Post:

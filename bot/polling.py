@@ -189,7 +189,14 @@ def poll_cycle(
     else:
         try:
             _poll_walls(
-                session_factory, gateway, settings, groups, now, stats, own_calls, progress,
+                session_factory,
+                gateway,
+                settings,
+                groups,
+                now,
+                stats,
+                own_calls,
+                progress,
                 should_stop,
             )
         except _Stop as stop:
@@ -206,7 +213,13 @@ def poll_cycle(
 
     if not should_stop():
         _download_photos(
-            session_factory, gateway, settings, now, stats, progress, download_workers,
+            session_factory,
+            gateway,
+            settings,
+            now,
+            stats,
+            progress,
+            download_workers,
             should_stop,
         )
 
@@ -325,11 +338,7 @@ def _take_page(scan: _WallScan, page: WallPage, settings: Settings, now: datetim
             continue
         if not post.is_pinned:
             reached_cursor = True  # a pinned old post never stops the scan
-        if (
-            post.edited is not None
-            and not post.marked_as_ads
-            and now - post.edited <= edit_window
-        ):
+        if post.edited is not None and not post.marked_as_ads and now - post.edited <= edit_window:
             scan.posts[post.post_id] = post  # stored already; upsert keeps it unless edited grew
     scan.pages += 1
     scan.offset += settings.polling.page_size
@@ -548,9 +557,7 @@ def _store_photo(
     elif result.error is not None:
         error, final = _download_failure(result.error)
         if not isinstance(result.error, VkError):
-            logger.error(
-                "photo %d: unexpected download failure", photo.id, exc_info=result.error
-            )
+            logger.error("photo %d: unexpected download failure", photo.id, exc_info=result.error)
     with storage.session_scope(session_factory) as session:
         if error is not None or content is None or path is None:
             final = final or photo.attempts + 1 >= MAX_PHOTO_ATTEMPTS

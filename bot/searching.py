@@ -39,7 +39,7 @@ def search_photo(
 ) -> list[SearchResult]:
     """Cut the animals out of `photo` (the whole photo when none is found: a fragment works),
     embed them, and return the best post per case across the partitions that fit the filters."""
-    from bot.pipeline import Pipeline, _post_by_pk
+    from bot.pipeline import Pipeline
     from text import distance_km
 
     pipeline = Pipeline(settings, sessions, gateway=None)
@@ -72,7 +72,7 @@ def search_photo(
             similarity = best[owner.animal_id][0]
             if owner.case_id in results and results[owner.case_id].similarity >= similarity:
                 continue
-            post = _post_by_pk(session, owner.post_pk)
+            post = storage.get_post_by_pk(session, owner.post_pk)
             results[owner.case_id] = SearchResult(
                 url=post.url,
                 kind=owner.kind,

@@ -144,14 +144,13 @@ def list_matches(
     Example: petmatch matches list --all --json
     """
     from bot import storage
-    from bot.pipeline import _post_by_pk
     from bot.storage import pipeline as store
 
     _, sessions = _open(ctx)
     with storage.session_scope(sessions) as session:
         rows = store.list_matches(session, accepted_only=not show_all, limit=limit)
         urls = {
-            pk: _post_by_pk(session, pk).url
+            pk: storage.get_post_by_pk(session, pk).url
             for m in rows
             for pk in (m.lost_post_pk, m.found_post_pk)
         }

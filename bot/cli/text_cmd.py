@@ -24,8 +24,11 @@ def _record(line_no: int, line: str, classify: Any) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         return {"line": line_no, "error": f"invalid JSON: {exc.msg}"}
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-        return {"line": line_no, "id": item.get("id") if isinstance(item, dict) else None,
-                "error": "expected an object with a string 'text'"}
+        return {
+            "line": line_no,
+            "id": item.get("id") if isinstance(item, dict) else None,
+            "error": "expected an object with a string 'text'",
+        }
     group_city = item.get("group_city")
     label = classify(item["text"], group_city=group_city if isinstance(group_city, str) else None)
     return {

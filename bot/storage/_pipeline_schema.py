@@ -107,9 +107,7 @@ class CommentRow(Base):
     __table_args__ = (UniqueConstraint("lost_case_id", "found_case_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    match_id: Mapped[int] = mapped_column(
-        ForeignKey("matches.id", ondelete="CASCADE"), unique=True
-    )
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), unique=True)
     lost_case_id: Mapped[int] = mapped_column(Integer)
     found_case_id: Mapped[int] = mapped_column(Integer)
     owner_id: Mapped[int] = mapped_column(BigInteger)

@@ -129,9 +129,7 @@ class PostPhotoRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
-    photo_id: Mapped[int] = mapped_column(
-        ForeignKey("photos.id", ondelete="RESTRICT"), index=True
-    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="RESTRICT"), index=True)
     position: Mapped[int] = mapped_column(Integer)
 
 

@@ -150,6 +150,14 @@ def get_post(session: Session, owner_id: int, post_id: int) -> Post | None:
     return None if row is None else _convert.post(row)
 
 
+def get_post_by_pk(session: Session, post_pk: int) -> Post:
+    """A stored post by its database id (`Post.id`); NotFoundError when there is none."""
+    row = session.get(PostRow, post_pk)
+    if row is None:
+        raise NotFoundError(f"post #{post_pk} does not exist")
+    return _convert.post(row)
+
+
 def posts_of_case(session: Session, case_id: int) -> list[Post]:
     """Every post (original and reposts) of one case, oldest first."""
     rows = session.scalars(select(PostRow).where(PostRow.case_id == case_id).order_by(PostRow.id))

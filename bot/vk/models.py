@@ -95,8 +95,6 @@ class VkGateway(Protocol):
 
     def get_comments(self, owner_id: int, post_id: int) -> list[VkComment]: ...
 
-    def create_comment(
-        self, owner_id: int, post_id: int, message: str, *, guid: str
-    ) -> int:
+    def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
         """Post a comment; `guid` makes a retried call idempotent on VK's side."""
         ...
