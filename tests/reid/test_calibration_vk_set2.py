@@ -29,19 +29,15 @@ def held_out(identity: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def vk_set2(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def vk_set2(shared_dir: Path, exported_models_dir: Path):
     """(query, gallery) embedded by the zero-shot EfficientNet-Lite0 (exported once here)."""
     root = shared_dir / "data" / "reid" / "vk_set2"
     if not root.is_dir():
         pytest.skip(f"needs {root}")
-    pytest.importorskip("torch", reason="exporting the ONNX model needs torch (train extra)")
     from reid import build_embedder
     from reid.evaluation import embed_labelled, list_labelled_images
-    from reid.export import prepare_efficientnet_lite0
 
-    models_dir = tmp_path_factory.mktemp("calibration_models")
-    prepare_efficientnet_lite0(models_dir)
-    embedder = build_embedder("efficientnet_lite0", models_dir=models_dir)
+    embedder = build_embedder("efficientnet_lite0", models_dir=exported_models_dir)
     query = embed_labelled(embedder, list_labelled_images(root / "query"))
     gallery = embed_labelled(embedder, list_labelled_images(root / "gallery"))
     return embedder.model_id, query, gallery

@@ -136,12 +136,8 @@ def test_unreadable_images_are_reported_and_skipped(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def exported_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="exporting the ONNX model needs torch (train extra)")
-    from reid.export import prepare_efficientnet_lite0
-
-    path, _ = prepare_efficientnet_lite0(tmp_path_factory.mktemp("eval_models"))
-    return path
+def exported_model(exported_models_dir: Path) -> Path:
+    return exported_models_dir / "efficientnet_lite0.onnx"
 
 
 @pytest.mark.torch

@@ -8,14 +8,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip(
-        "torch", reason="exporting the species classifier needs torch (train extra)"
-    )
-    from reid.export import prepare_efficientnet_lite0
-
-    path, _ = prepare_efficientnet_lite0(tmp_path_factory.mktemp("seg_models"))
-    return path
+def classifier_path(exported_models_dir: Path) -> Path:
+    """The species classifier: the EfficientNet-Lite0 ONNX exported once per session."""
+    return exported_models_dir / "efficientnet_lite0.onnx"
 
 
 @pytest.fixture(scope="session")
