@@ -349,6 +349,12 @@ class Pipeline:
             )
         return True
 
+    def _advance(self, post_pk: int, state: PostState, stage: str, *, now: datetime) -> None:
+        """Record that a stage is done, keeping what an earlier stage noted (no animal...)."""
+        with storage.session_scope(self._sessions) as session:
+            error = storage.get_post_by_pk(session, post_pk).error
+            storage.set_post_state(session, post_pk, state, now=now, stage=stage, error=error)
+
     def _forget_case(self, session: Any, case_id: int) -> None:
         """A resolved case leaves the index: nobody should be matched against it any more."""
         self._forget_animals(
@@ -472,15 +478,7 @@ class Pipeline:
             self.index.remove([animal.id])
             self.index.add(key, [animal.id], vectors[animal.id][None, :], model_id=model_id)
             self._index_dirty = True
-        with storage.session_scope(self._sessions) as session:
-            storage.set_post_state(
-                session,
-                post.id,
-                PostState.PROCESSING,
-                now=now,
-                stage=Stage.INDEXED,
-                error=_current_error(session, post.id),
-            )
+        self._advance(post.id, PostState.PROCESSING, Stage.INDEXED, now=now)
 
     def _match_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
         """Search the opposite kind, same species, cities within reach; score per case;
@@ -506,15 +504,7 @@ class Pipeline:
             for candidate in candidates:
                 if candidate.accepted:
                     logger.info("match for %s: %s", post.url, "; ".join(candidate.reasons))
-        with storage.session_scope(self._sessions) as session:
-            storage.set_post_state(
-                session,
-                post.id,
-                PostState.PROCESSING,
-                now=now,
-                stage=Stage.MATCHED,
-                error=_current_error(session, post.id),
-            )
+        self._advance(post.id, PostState.PROCESSING, Stage.MATCHED, now=now)
 
     def _candidates(
         self,
@@ -618,15 +608,7 @@ class Pipeline:
             matches = store.matches_of_post(session, post.id, accepted_only=True)
         for match in matches:
             self._comment_on(match, trigger=post, now=now, report=report)
-        with storage.session_scope(self._sessions) as session:
-            storage.set_post_state(
-                session,
-                post.id,
-                PostState.DONE,
-                now=now,
-                stage=Stage.DONE,
-                error=_current_error(session, post.id),
-            )
+        self._advance(post.id, PostState.DONE, Stage.DONE, now=now)
 
     # ---- commenting ---------------------------------------------------------------------
 
@@ -818,11 +800,6 @@ def comment_guid(lost_case_id: int, found_case_id: int) -> str:
     """The same pair always gets the same guid, so VK refuses a repeat even if we crash."""
     digest = hashlib.sha256(f"petmatch:{lost_case_id}:{found_case_id}".encode()).hexdigest()
     return digest[:32]
-
-
-def _current_error(session: Any, post_pk: int) -> str | None:
-    """What an earlier stage recorded about the post (e.g. no animal found), kept to the end."""
-    return storage.get_post_by_pk(session, post_pk).error
 
 
 def _post_by_key(session: Any, owner_id: int, post_id: int) -> Post:
