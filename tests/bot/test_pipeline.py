@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot import storage
+from bot.comment_stage import comment_guid
 from bot.config import Settings
-from bot.pipeline import Pipeline, VisionModels, comment_guid
+from bot.pipeline import Pipeline, VisionModels
 from bot.polling import poll_cycle
 from bot.storage import pipeline as store
 from tests.bot._fake_vision import (

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from bot import storage
+from bot.comment_stage import comment_guid
 from bot.config import Settings
 from bot.fakevk import FakeVkServer
-from bot.pipeline import Pipeline, PipelineReport, VisionModels, comment_guid
+from bot.pipeline import Pipeline, PipelineReport, VisionModels
 from bot.polling import GroupStatus, PollReport, poll_cycle
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState, PostState
