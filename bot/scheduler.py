@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -103,38 +103,36 @@ def add_jobs(
 ) -> None:
     """Add the poll, reindex and (when given) process jobs built from `settings`; the poll and
     the process jobs first run at `start_at`."""
+    # One instance of each job at a time; runs missed while busy are coalesced into one.
+    common: dict[str, Any] = {
+        "max_instances": 1,
+        "coalesce": True,
+        "misfire_grace_time": None,
+        "replace_existing": True,
+    }
     if process is not None:
         scheduler.add_job(
             process,
             IntervalTrigger(seconds=settings.polling.process_interval_seconds, timezone=UTC),
             id="process",
             name="process pending posts",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
             next_run_time=start_at,
-            replace_existing=True,
+            **common,
         )
     scheduler.add_job(
         poll,
         IntervalTrigger(minutes=settings.polling.interval_minutes, timezone=UTC),
         id="poll",
         name="poll VK groups",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
         next_run_time=start_at,
-        replace_existing=True,
+        **common,
     )
     scheduler.add_job(
         reindex,
         crontab_trigger(settings.polling.reindex_cron),
         id="reindex",
         name="rebuild the index",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-        replace_existing=True,
+        **common,
     )
 
 
