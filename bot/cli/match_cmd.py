@@ -84,15 +84,12 @@ def _print_demo(summary: Any) -> None:
 
 
 def _open(ctx: typer.Context) -> tuple[Any, Any]:
+    """Settings and a session factory on the migrated database (one clear line otherwise)."""
     from bot import storage
+    from bot.cli.db_cmd import open_migrated
 
     settings = settings_from(ctx)
-    engine = storage.open_database(settings.database_url)
-    try:
-        storage.ensure_migrated(engine)
-    except storage.DatabaseNotMigratedError as exc:
-        fail(str(exc))
-    return settings, storage.session_factory(engine)
+    return settings, storage.session_factory(open_migrated(settings))
 
 
 def search(

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from reid.evaluation import IMAGE_SUFFIXES
 from reid.training._data import SPLIT_SALT, is_validation_identity
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("petmatch.reid")
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
 
 class PostPhotos(BaseModel):
