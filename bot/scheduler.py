@@ -147,6 +147,21 @@ def run_scheduler(
 ) -> None:
     """Run until SIGTERM/SIGINT. Raises `DatabaseNotMigratedError`, `AlreadyRunningError`,
     or `TokenError` when VK says the token is dead (polling stops)."""
+    # Signals are caught from the very start: a SIGTERM during start-up ends the run cleanly
+    # instead of killing the process half-way.
+    stop = threading.Event()
+    schedulers: list[BaseScheduler] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        logger.info("%s: finishing the current step, then exiting", signal.Signals(signum).name)
+        stop.set()
+        for scheduler in schedulers:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     engine = storage.open_database(settings.database_url)
     try:
         storage.ensure_migrated(engine)
@@ -157,12 +172,24 @@ def run_scheduler(
 
                 gateway = VkApiGateway(settings.vk)
             try:
-                _run(settings, engine, gateway, after_poll, reindex or _no_reindex, stages, clock)
+                _run(
+                    settings,
+                    engine,
+                    gateway,
+                    after_poll,
+                    reindex or _no_reindex,
+                    stages,
+                    clock,
+                    stop,
+                    schedulers,
+                )
             finally:
                 if own_gateway:
                     gateway.close()  # type: ignore[attr-defined]
     finally:
         engine.dispose()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(
@@ -173,18 +200,24 @@ def _run(
     reindex: Callable[[], None],
     stages_factory: StagesFactory | None,
     clock: Clock,
+    stop: threading.Event,
+    schedulers: list[BaseScheduler],
 ) -> None:
     sessions = storage.session_factory(engine)
     stages = stages_factory(sessions, gateway) if stages_factory is not None else None
     stages_busy = threading.Lock()  # the process and reindex jobs share the index
     scheduler = BlockingScheduler(timezone=UTC)
-    stop = threading.Event()
     busy = threading.Lock()  # held while a job runs; taken again before the lock is released
     token_failure: list[str] = []
+
+    def stop_scheduler() -> None:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
     def poll_job() -> None:
         with busy:
             if stop.is_set():
+                stop_scheduler()
                 return
             try:
                 report = poll_cycle(
@@ -197,7 +230,7 @@ def _run(
                 token_failure.append(report.token_error)
                 logger.error("stopping: %s", report.token_error)
                 stop.set()
-                scheduler.shutdown(wait=False)
+                stop_scheduler()
                 return
             for hook in after_poll:
                 if stop.is_set():
@@ -231,13 +264,6 @@ def _run(
             except Exception:
                 logger.exception("processing failed; the next round runs on schedule")
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            return
-        logger.info("%s: finishing the current step, then exiting", signal.Signals(signum).name)
-        stop.set()
-        scheduler.shutdown(wait=False)
-
     add_jobs(
         scheduler,
         settings,
@@ -246,7 +272,10 @@ def _run(
         process=process_job if stages is not None else None,
         start_at=clock(),
     )
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    schedulers.append(scheduler)
+    if stop.is_set():  # a signal arrived during start-up
+        logger.info("stopped before the first job")
+        return
     try:
         logger.info(
             "running: poll every %s min, reindex at '%s' (UTC)",
@@ -256,8 +285,6 @@ def _run(
         scheduler.start()
     finally:
         stop.set()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         with busy, stages_busy:  # wait for running jobs to reach a step boundary and return
             pass
         if scheduler.running:

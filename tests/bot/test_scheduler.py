@@ -110,6 +110,23 @@ def test_run_polls_at_once_calls_hooks_and_stops_on_sigterm(
         engine.dispose()
 
 
+def test_sigterm_during_start_up_ends_the_run_cleanly(
+    settings: Settings, fake_vk: FakeVkServer
+) -> None:
+    """Regression: a SIGTERM that arrived before the scheduler started killed the process
+    (exit -15) instead of ending the run."""
+    add_group(settings, fake_vk)
+
+    def stages(_sessions: object, _gateway: object) -> object:
+        os.kill(os.getpid(), signal.SIGTERM)  # while `run` is still starting up
+        return None
+
+    previous = signal.getsignal(signal.SIGTERM)
+    run_scheduler(settings, stages=stages, clock=storage_now)  # type: ignore[arg-type]
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert fake_vk.calls["execute"] == 0  # it stopped before the first poll
+
+
 def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'new.db'}", var_dir=tmp_path)
     with pytest.raises(storage.DatabaseNotMigratedError, match="petmatch db upgrade"):
