@@ -288,8 +288,12 @@ def test_kill_9_twenty_times_processes_every_post_once_and_never_comments_twice(
 
     # The last run goes uninterrupted until everything is done, then stops cleanly.
     vk.clear_faults()
+    polls_before = vk.calls["execute"]
     run = petmatch(env, "run")
     try:
+        # Up and running (it has polled) before we judge "finished" and send SIGTERM: a
+        # signal before the interpreter has even loaded petmatch is the OS's default kill.
+        wait_for(lambda: vk.calls["execute"] > polls_before, timeout=60)
         wait_for(lambda: _finished(sessions, scenario.expected_posts()), timeout=120)
     finally:
         run.send_signal(signal.SIGTERM)
