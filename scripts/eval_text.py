@@ -1,8 +1,10 @@
 """Score `text.classify_post` on a labelled JSON-lines file: confusion matrix, per-field
 accuracy and per-class precision/recall.
 
-Each line: {"id", "text", "kind", "species", "city"[, "group_city"]}; city is scored where
-the text spells the gold city (rows with "source": "written" always score it).
+Each line: {"id", "text", "kind", "species", "city"[, "group_city", "species_in_text"]};
+city is scored where the text spells the gold city (rows with "source": "written" always
+score it); species where the text names a cat or a dog (`species_in_text`, else `species`),
+and also against `species` on every cat/dog row ("against the site's label").
 
     python scripts/eval_text.py FILE.jsonl
     python scripts/eval_text.py --real dev|holdout|all   # the real posts in ../shared
@@ -57,6 +59,8 @@ def main() -> None:
     print(f"posts: {report.n}")
     for name in FIELDS:
         print(f"{name:>8} accuracy: {report.accuracy(name):.3f} (n={report.counted[name]})")
+    print(f"species against the site's label, every cat/dog post: "
+          f"{report.accuracy('species_site'):.3f} (n={report.counted['species_site']})")
     _matrix("kind", report.confusion, [k.value for k in PostKind])
     for kind in PostKind:
         print(f"{kind.value:>10}  precision {report.precision(kind):.3f}  "
