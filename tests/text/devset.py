@@ -125,7 +125,10 @@ def evaluate(rows: Iterable[dict], predict: Callable[[dict], dict]) -> Report:
             report.correct["city"] += got["city"] == row["city"]
         for name in FIELDS:
             gold = named if name == "species" else row.get(name)
-            counts = city_counts if name == "city" else name in row
+            if name == "species":
+                counts = named not in {None, "none"}  # a post naming no animal has no gold
+            else:
+                counts = city_counts if name == "city" else name in row
             if counts and got[name] != gold:
                 report.misses.append((row["id"], name, str(gold), str(got[name])))
     return report
