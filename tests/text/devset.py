@@ -123,12 +123,14 @@ def evaluate(rows: Iterable[dict], predict: Callable[[dict], dict]) -> Report:
         if city_counts:
             report.counted["city"] += 1
             report.correct["city"] += got["city"] == row["city"]
+        gold = {"kind": row.get("kind"), "species": named, "city": row.get("city")}
+        # A post naming no animal has no species gold; city only where the text names it.
+        listed = {
+            "kind": "kind" in row,
+            "species": named not in {None, "none"},
+            "city": city_counts,
+        }
         for name in FIELDS:
-            gold = named if name == "species" else row.get(name)
-            if name == "species":
-                counts = named not in {None, "none"}  # a post naming no animal has no gold
-            else:
-                counts = city_counts if name == "city" else name in row
-            if counts and got[name] != gold:
-                report.misses.append((row["id"], name, str(gold), str(got[name])))
+            if listed[name] and got[name] != gold[name]:
+                report.misses.append((row["id"], name, str(gold[name]), str(got[name])))
     return report
