@@ -126,7 +126,9 @@ def _strictness(words: list[str]) -> str:
 
 
 def _word_forms(word: str) -> frozenset[str]:
-    return _morph.forms(word)
+    """The forms a place name is indexed under: only its place-name readings when it has any,
+    so "Любим" is not indexed under "любить" (pet911 2025: "любит играть" read as Любим)."""
+    return _morph.geo_forms(word)
 
 
 @lru_cache(maxsize=1)

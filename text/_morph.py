@@ -97,6 +97,15 @@ def forms(token: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def geo_forms(token: str) -> frozenset[str]:
+    """The normal forms of the token's place-name parses (plus the token); every normal form
+    when no parse is a place name."""
+    parses = [p for p in analyzer().parse(token) if "Geox" in p.tag]
+    if not parses:
+        return forms(token)
+    return frozenset({token, *(_fold(p.normal_form) for p in parses)})
+
+
 @lru_cache(maxsize=50_000)
 def is_geo(token: str) -> bool:
     """Whether the token is a geographic name or no dictionary word at all (Йошкар, Ола)."""
