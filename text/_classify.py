@@ -24,7 +24,7 @@ from text._rules import (
 logger = logging.getLogger("petmatch.text")
 
 _KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other` (or `unknown`)
-_SIDE_THRESHOLD = 1.25  # one weak cue (an age, "ласковый") does not decide a side alone
+_SIDE_THRESHOLD = 1.5  # one weak cue (an age, "молодой", "ласковый") does not decide a side
 _SIDE_MARGIN = 1.0  # a side must lead the opposite side by this much, else `unknown`
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
 # A post that opens with a short place line ("улица Некрасова, 18, Реутов. Пропала кошка!")

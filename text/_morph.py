@@ -106,6 +106,17 @@ def geo_forms(token: str) -> frozenset[str]:
     return frozenset({token, *(_fold(p.normal_form) for p in parses)})
 
 
+_NOT_NAMES = frozenset({"NPRO", "VERB", "INFN", "PRTF", "PRTS", "GRND", "CONJ", "PREP", "PRCL",
+                        "ADVB", "PRED", "INTJ"})
+
+
+@lru_cache(maxsize=50_000)
+def reads_as_function_word(token: str) -> bool:
+    """Whether pymorphy3's best parse is a pronoun, verb, adverb or other non-name word
+    ("неё" is not Нея, "любим" is not Любим)."""
+    return analyzer().parse(token)[0].tag.POS in _NOT_NAMES
+
+
 @lru_cache(maxsize=50_000)
 def is_geo(token: str) -> bool:
     """Whether the token is a geographic name or no dictionary word at all (Йошкар, Ола)."""
