@@ -106,15 +106,16 @@ def geo_forms(token: str) -> frozenset[str]:
     return frozenset({token, *(_fold(p.normal_form) for p in parses)})
 
 
-_NOT_NAMES = frozenset({"NPRO", "VERB", "INFN", "PRTF", "PRTS", "GRND", "CONJ", "PREP", "PRCL",
-                        "ADVB", "PRED", "INTJ"})
+_NOT_NAMES = frozenset({"NPRO", "VERB", "INFN", "GRND", "CONJ", "PREP", "PRCL", "INTJ"})
 
 
 @lru_cache(maxsize=50_000)
 def reads_as_function_word(token: str) -> bool:
-    """Whether pymorphy3's best parse is a pronoun, verb, adverb or other non-name word
-    ("неё" is not Нея, "любим" is not Любим)."""
-    return analyzer().parse(token)[0].tag.POS in _NOT_NAMES
+    """Whether pymorphy3 reads the token as a pronoun, verb or other function word in any
+    of its parses ("неё" is not Нея, "любим" is not Любим)."""
+    parses = analyzer().parse(token)
+    return parses[0].tag.POS in _NOT_NAMES or any(
+        p.tag.POS in {"NPRO", "VERB"} for p in parses)
 
 
 @lru_cache(maxsize=50_000)
