@@ -86,7 +86,7 @@ def _run_rules(
     head = _head_segments(tokens)
     for rule in rules:
         view = views[rule.view]
-        match = rule.pattern.search(view.string)
+        match = rule.search(view.string)
         if match is None:
             continue
         first = view.token_at(match.start())

@@ -28,10 +28,72 @@ class Rule:
     view: str  # lemma | surface
     pattern: re.Pattern[str]
     sample: str
+    # The pattern's top-level alternatives, each split into its leading zero-width guard
+    # (`\b`, lookbehinds) and the rest: see `search`.
+    parts: tuple[tuple[re.Pattern[str] | None, re.Pattern[str]], ...] = ()
+
+    def search(self, string: str) -> re.Match[str] | None:
+        r"""The same match as `pattern.search(string)`, found faster.
+
+        A pattern that opens with `\b` or a lookbehind makes `re` try every position; the
+        rest of each alternative opens with literal text, which `re` scans for quickly. Each
+        candidate is then checked against the guard where it starts. The leftmost match
+        wins, the earlier alternative on a tie, as in `re`.
+        """
+        best: re.Match[str] | None = None
+        for guard, rest in self.parts:
+            pos = 0
+            while (match := rest.search(string, pos)) is not None:
+                if best is not None and match.start() >= best.start():
+                    break
+                if guard is None or guard.match(string, match.start()):
+                    best = match
+                    break
+                pos = match.start() + 1
+        return best
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level `|` alternatives of a pattern (escapes, groups and classes respected)."""
+    parts: list[str] = []
+    depth, start, i, in_class = 0, 0, 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+_GUARD = re.compile(r"(?:\\b|\(\?<[!=](?:[^()\\]|\\.)*\))+")
+
+
+def _parts(pattern: str) -> tuple[tuple[re.Pattern[str] | None, re.Pattern[str]], ...]:
+    parts = []
+    for alternative in _alternatives(pattern):
+        guard = _GUARD.match(alternative)
+        if guard is None or guard.end() == len(alternative):
+            parts.append((None, re.compile(alternative)))
+        else:
+            parts.append((re.compile(guard.group(0)), re.compile(alternative[guard.end():])))
+    return tuple(parts)
 
 
 def _rule(name: str, value: str, weight: float, view: str, pattern: str, sample: str) -> Rule:
-    return Rule(name, value, weight, view, re.compile(pattern), sample)
+    return Rule(name, value, weight, view, re.compile(pattern), sample, _parts(pattern))
 
 
 _W = r"(?:[\w]+ )"  # one word and its space (never crosses a "|" sentence break)
