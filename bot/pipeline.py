@@ -22,6 +22,7 @@ from PIL import Image
 from bot import storage
 from bot.comment_stage import CommentSender
 from bot.config import Settings
+from bot.post_sides import SEARCH_KINDS, side_with_group
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState, Post, PostState
 from bot.vk import VkGateway
@@ -297,9 +298,10 @@ class Pipeline:
             group = storage.get_group(session, -post.owner_id)
             group_city = group.city if group is not None else None
             label = text.classify_post(post.text, group_city=group_city, now=now)
+            kind, side_note = side_with_group(label.kind.value, group.kind if group else None)
             record = store.LabelRecord(
                 post_pk=post.id,
-                kind=label.kind.value,
+                kind=kind,
                 species=label.species.value,
                 city=label.city,
                 city_source=label.city_source.value,
@@ -308,6 +310,7 @@ class Pipeline:
                     "confidence": label.confidence,
                     "rules": [e.model_dump() for e in label.evidence],
                     "phones": list(label.phones),
+                    **({"side": side_note} if side_note else {}),
                 },
             )
             store.save_label(session, record, now=now)
@@ -317,7 +320,7 @@ class Pipeline:
                 self._forget_case(session, post.case_id)
                 storage.set_post_state(session, post.id, PostState.DONE, now=now, stage="resolved")
                 return False
-            if record.kind not in OPPOSITE_KIND:
+            if record.kind not in SEARCH_KINDS:
                 self._forget_animals([a.id for a in store.animals_of_post(session, post.id)])
                 storage.set_post_state(
                     session, post.id, PostState.SKIPPED, now=now, stage=f"text:{record.kind}"
@@ -501,14 +504,14 @@ class Pipeline:
         from index.matching import PostRef, explain, hits_from_candidates, rank_post_candidates
         from text import distance_km
 
-        opposite = OPPOSITE_KIND[label.kind]
+        wanted = SEARCH_KINDS[label.kind]
         max_km = self._settings.matching.max_distance_km
         species = {a.species for a in animals}
         keys = [
             info.key
             for info in self.index.partitions()
             if info.key.species in species
-            and info.key.kind == opposite
+            and info.key.kind in wanted
             and _within_reach(label.city, info.key.city, max_km, distance_km)
         ]
         if not keys:
@@ -522,7 +525,7 @@ class Pipeline:
                 o
                 for o in store.owners_of_animals(session, hit_ids)
                 if o.case_id != post.case_id
-                and o.kind == opposite
+                and o.kind in wanted
                 and not store.is_case_resolved(session, o.case_id)
             ]
         # The unit of matching is the case: a repost in five groups is one candidate.
@@ -568,7 +571,7 @@ class Pipeline:
         query_side = (post.case_id, post.id, mine.photo_position)
         other_side = (other_case, owner.post_pk, owner.photo_position)
         lost, found = (
-            (query_side, other_side) if candidate.kind == "found" else (other_side, query_side)
+            (query_side, other_side) if candidate.query_is_lost else (other_side, query_side)
         )
         return store.upsert_match(
             session,

@@ -40,7 +40,10 @@ __all__ = [
 
 log = logging.getLogger("petmatch.index")
 
-PostKind = Literal["lost", "found"]
+# `unknown`: the post describes an animal but its text does not say which side it is on;
+# it is matched against both sides and never commented on automatically (see
+# `MatchPolicy.accept_unknown_side`).
+PostKind = Literal["lost", "found", "unknown"]
 _DAY = 86_400.0
 
 
@@ -65,6 +68,11 @@ class MatchPolicy(BaseModel):
     )
     agree_confidence: float = Field(
         0.5, ge=0.0, le=1.0, description="a query animal agrees when its best pair reaches this"
+    )
+    accept_unknown_side: bool = Field(
+        False,
+        description="accept a match where one post's side is unknown (else it is recorded, "
+        "with the uncertainty in its reasons, for a person to review)",
     )
     curve_xs: tuple[float, ...] = Field(min_length=2)
     curve_ys: tuple[float, ...] = Field(min_length=2)
@@ -143,6 +151,16 @@ class PostCandidate(BaseModel):
     eligible: bool
     accepted: bool = False
     reasons: tuple[str, ...]
+    query_kind: PostKind | None = None
+    side_uncertain: bool = Field(False, description="one of the two posts does not say its side")
+
+    @property
+    def query_is_lost(self) -> bool:
+        """Whether the query post is the lost one of the pair (an unknown side takes the
+        opposite of the known one)."""
+        if self.kind == "unknown":
+            return self.query_kind == "lost"
+        return self.kind == "found"
 
 
 class Match(BaseModel):
@@ -283,6 +301,9 @@ def explain(candidates: Sequence[PostCandidate], policy: MatchPolicy) -> list[Po
         else:
             ok = False
             reasons.append(f"confidence {cand.confidence:.3f} < threshold {policy.threshold:.3f}")
+        if cand.side_uncertain and not policy.accept_unknown_side:
+            ok = False
+            reasons.append("side uncertain: kept for review, not commented automatically")
         if second is None:
             reasons.append("the only candidate")
         else:
@@ -303,7 +324,7 @@ def decide(candidates: Sequence[PostCandidate], policy: MatchPolicy) -> Match | 
         if cand.accepted:
             lost, found = (
                 (cand.query_post_id, cand.post_id)
-                if cand.kind == "found"
+                if cand.query_is_lost
                 else (cand.post_id, cand.query_post_id)
             )
             return Match(
@@ -354,7 +375,14 @@ def _score_post(
         reasons.append(f"both posts are {post.kind}")
         t_factor, gap = 0.0, (post.published_at - query.published_at).total_seconds() / _DAY
     else:
-        lost, found = (query, post) if query.kind == "lost" else (post, query)
+        query_lost = query.kind == "lost" or post.kind == "found"
+        lost, found = (query, post) if query_lost else (post, query)
+        if "unknown" in (query.kind, post.kind):
+            unsure = query if query.kind == "unknown" else post
+            side = "lost" if unsure is lost else "found"
+            reasons.append(
+                f"side uncertain: {unsure.post_id} does not say lost or found; read as {side}"
+            )
         t_factor, gap, why = time_factor(lost.published_at, found.published_at, policy)
         if why:
             eligible = False
@@ -386,6 +414,8 @@ def _score_post(
         pairs=tuple(pairs),
         eligible=eligible,
         reasons=tuple(reasons),
+        query_kind=query.kind,
+        side_uncertain="unknown" in (query.kind, post.kind),
     )
 
 

@@ -1,13 +1,18 @@
 """Score `text.classify_post` on a labelled JSON-lines file: confusion matrix, per-field
 accuracy and per-class precision/recall.
 
-Each line: {"id", "text", "kind", "species", "city"[, "group_city", "species_in_text"]};
-city is scored where the text spells the gold city (rows with "source": "written" always
-score it); species where the text names a cat or a dog (`species_in_text`, else `species`),
-and also against `species` on every cat/dog row ("against the site's label").
+Each line: {"id", "text", "kind", "species", "city"[, "group_city", "species_in_text",
+"side"]}; `kind` is the real side (lost/found from the site) or other/resolved, `side` what a
+blind reader can tell from the text (lost/found/unclear; defaults to `kind`). Reported: the
+kind confusion matrix, the share of real lost/found posts put in `other`, the share swapped
+between lost and found, kind accuracy, `unknown` share and lost/found recall where a reader
+can tell the side, species where the text names or implies the animal (`species_in_text`,
+else `species`; also against `species` on every cat/dog row, "the site's label"), and city
+where the text spells a gazetteer city (rows with "source": "written" always score it).
 
     python scripts/eval_text.py FILE.jsonl
-    python scripts/eval_text.py --real dev|holdout|all   # the real posts in ../shared
+    python scripts/eval_text.py --pet911 rules|measure   # pet911 2025 cards in ../shared
+    python scripts/eval_text.py --real dev|holdout|all   # the older real posts in ../shared
     python scripts/eval_text.py --written                # the posts written in tests/text
 """
 
@@ -21,7 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.text.devset import FIELDS, evaluate, real_rows, written_rows  # noqa: E402
+from tests.text.devset import (  # noqa: E402
+    FIELDS,
+    evaluate,
+    pet911_2025_rows,
+    real_rows,
+    written_rows,
+)
 from text import PetSpecies, PostKind, classify_post  # noqa: E402
 
 
@@ -41,10 +52,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path)
     parser.add_argument("--real", choices=["dev", "holdout", "all"])
+    parser.add_argument("--pet911", choices=["rules", "measure", "all"])
     parser.add_argument("--written", action="store_true")
+    parser.add_argument("--no-misses", action="store_true", help="do not list the misses")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
-    if args.real:
+    if args.pet911:
+        rows = pet911_2025_rows(args.shared, args.pet911)
+    elif args.real:
         rows = real_rows(args.shared, args.real)
     elif args.written:
         rows = written_rows()
@@ -54,19 +69,25 @@ def main() -> None:
         for i, row in enumerate(rows):
             row.setdefault("id", str(i))
     else:
-        parser.error("give a FILE, --real SPLIT or --written")
+        parser.error("give a FILE, --pet911 PART, --real SPLIT or --written")
     report = evaluate(rows, _predict)
     print(f"posts: {report.n}")
     for name in FIELDS:
         print(f"{name:>8} accuracy: {report.accuracy(name):.3f} (n={report.counted[name]})")
     print(f"species against the site's label, every cat/dog post: "
           f"{report.accuracy('species_site'):.3f} (n={report.counted['species_site']})")
+    print(f"real lost/found put in other: {report.share_other():.3f}; swapped: "
+          f"{report.share_swapped():.3f}")
+    print(f"where a reader can tell the side: kind accuracy {report.accuracy('side'):.3f} "
+          f"(n={report.counted['side']}), unknown {report.share_unknown():.3f}, "
+          f"lost recall {report.side_recall('lost'):.3f}, "
+          f"found recall {report.side_recall('found'):.3f}")
     _matrix("kind", report.confusion, [k.value for k in PostKind])
     for kind in PostKind:
         print(f"{kind.value:>10}  precision {report.precision(kind):.3f}  "
               f"recall {report.recall(kind):.3f}")
     _matrix("species", report.species_confusion, [s.value for s in PetSpecies])
-    if report.misses:
+    if report.misses and not args.no_misses:
         print("\nmisses (id, field, gold, predicted):")
         for miss in report.misses:
             print("  ", *miss)

@@ -12,12 +12,24 @@ from text import _geo, _morph
 from text._extract import find_colours, find_date, find_phones, find_sex
 from text._models import CitySource, Evidence, PetSpecies, PostKind, PostLabel
 from text._normalize import Token, normalize, split_hashtags, tokenize
-from text._rules import KIND_RULES, SPECIES_WORDS, Rule
+from text._rules import (
+    ANIMAL_WORDS,
+    IMPLIED_SPECIES,
+    KIND_RULES,
+    SPECIES_PAIRS,
+    SPECIES_WORDS,
+    Rule,
+)
 
 logger = logging.getLogger("petmatch.text")
 
-_KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other`
+_KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other` (or `unknown`)
+_SIDE_THRESHOLD = 1.5  # one weak cue (an age, "молодой", "ласковый") does not decide a side
+_SIDE_MARGIN = 1.0  # a side must lead the opposite side by this much, else `unknown`
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
+# A post that opens with a short place line ("улица Некрасова, 18, Реутов. Пропала кошка!")
+# has its header in the second sentence.
+_PLACE_LINE_TOKENS = 8
 _HASHTAG_FACTOR = 0.5  # hashtags are noisy: a lost post tags itself #найденсфинкс too
 _SNIPPET_MAX = 80
 
@@ -54,6 +66,14 @@ def _snippet(text: str, tokens: list[Token], first: int, last: int) -> str:
     return piece if len(piece) <= _SNIPPET_MAX else piece[: _SNIPPET_MAX - 1] + "…"
 
 
+def _head_segments(tokens: list[Token]) -> int:
+    """How many leading sentences form the header: one, or two after a short place line."""
+    if not tokens:
+        return 1
+    first = sum(1 for t in tokens[:_PLACE_LINE_TOKENS + 1] if t.segment == 0)
+    return 2 if first <= _PLACE_LINE_TOKENS else 1
+
+
 def _run_rules(
     rules: tuple[Rule, ...],
     views: dict[str, _View],
@@ -63,31 +83,48 @@ def _run_rules(
     suffix: str,
 ) -> list[Evidence]:
     hits: list[Evidence] = []
+    head = _head_segments(tokens)
     for rule in rules:
         view = views[rule.view]
-        match = rule.pattern.search(view.string)
+        match = rule.search(view.string)
         if match is None:
             continue
         first = view.token_at(match.start())
         last = view.token_at(max(match.start(), match.end() - 2))
         weight = rule.weight * factor
-        if tokens and tokens[first].segment == 0 and factor == 1.0:
+        # Only explicit statements ("Пропала кошка!") gain from standing in the header.
+        if tokens and tokens[first].segment < head and factor == 1.0 and rule.weight >= 2.0:
             weight *= _HEAD_BOOST
         hits.append(Evidence(field="kind", rule=rule.name + suffix, value=str(rule.value),
                              weight=round(weight, 3), snippet=_snippet(text, tokens, first, last)))
     return hits
 
 
-def _decide_kind(hits: list[Evidence]) -> tuple[PostKind, float]:
+def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind, float]:
+    """The kind with the most weight. A post whose lost and found cues are absent, weak or
+    close to each other is `unknown` when it describes an animal, else `other`."""
     scores = dict.fromkeys(PostKind, 0.0)
     for hit in hits:
         scores[PostKind(hit.value)] += hit.weight
-    best = max(scores, key=lambda k: scores[k])
-    if best is not PostKind.OTHER and scores[best] < _KIND_THRESHOLD:
-        return PostKind.OTHER, 0.5
     positive = sum(max(0.0, s) for s in scores.values())
-    confidence = scores[best] / (positive + 1.0) if positive else 0.5
-    return best, round(min(1.0, max(0.0, confidence)), 3)
+    best = max(scores, key=lambda k: scores[k])
+    side, opposite = sorted((PostKind.LOST, PostKind.FOUND), key=lambda k: -scores[k])
+    if best in {PostKind.OTHER, PostKind.RESOLVED} and scores[best] >= _KIND_THRESHOLD:
+        return best, _confidence(scores[best], positive)
+    if best is PostKind.OTHER and scores[best] > 0 and scores[side] < _KIND_THRESHOLD:
+        return best, 0.5
+    lead = scores[side] - max(0.0, scores[opposite])
+    if scores[side] >= _SIDE_THRESHOLD and lead >= _SIDE_MARGIN:
+        return side, _confidence(lead, positive)
+    if describes_animal or scores[side] > 0:
+        # Which side is uncertain: the confidence says how far apart the two sides are.
+        return PostKind.UNKNOWN, round(0.5 - min(0.5, lead / (positive + 1.0)), 3)
+    return PostKind.OTHER, 0.5
+
+
+def _confidence(score: float, positive: float) -> float:
+    confidence = score / (positive + 1.0) if positive else 0.5
+    return round(min(1.0, max(0.0, confidence)), 3)
 
 
 def _decide_species(
@@ -97,20 +134,27 @@ def _decide_species(
     first_seen: dict[PetSpecies, int] = {}
     evidence: dict[PetSpecies, Evidence] = {}
     for i, lemma in enumerate(lemmas):
+        rule = "species.word"
         species = SPECIES_WORDS.get(lemma) or SPECIES_WORDS.get(tokens[i].text)
+        weight = 1.0
+        if i and (lemmas[i - 1], lemma) in SPECIES_PAIRS:
+            species, rule = SPECIES_PAIRS[lemmas[i - 1], lemma], "species.pair"
+        elif species is None:
+            species = IMPLIED_SPECIES.get(lemma) or IMPLIED_SPECIES.get(tokens[i].text)
+            rule, weight = "species.implied", 0.5
         if species is None:
             continue
-        weight = _HEAD_BOOST if tokens[i].segment == 0 else 1.0
+        weight *= _HEAD_BOOST if tokens[i].segment == 0 else 1.0
         scores[species] += weight
         first_seen.setdefault(species, i)
         evidence.setdefault(species, Evidence(
-            field="species", rule=f"species.word:{lemma}", value=str(species), weight=weight,
+            field="species", rule=f"{rule}:{lemma}", value=str(species), weight=weight,
             snippet=_snippet(text, tokens, i, i)))
     found = [s for s in scores if scores[s] > 0]
     if not found:
         return PetSpecies.UNKNOWN, 0.0, []
     best = max(found, key=lambda s: (scores[s], -first_seen[s]))
-    confidence = scores[best] / sum(scores.values())
+    confidence = scores[best] / sum(scores[s] for s in found)
     return best, round(confidence, 3), [evidence[s] for s in found]
 
 
@@ -190,8 +234,9 @@ def classify_post(
             "surface": _View.build([t.text for t in tag_tokens], tag_tokens),
         }
         hits += _run_rules(KIND_RULES, tag_views, tag_tokens, hashtags, _HASHTAG_FACTOR, "#")
-    kind, kind_conf = _decide_kind(hits)
     species, species_conf, species_ev = _decide_species(tokens, lemmas, text)
+    describes = species is not PetSpecies.UNKNOWN or not ANIMAL_WORDS.isdisjoint(lemmas)
+    kind, kind_conf = _decide_kind(hits, describes)
     city, source, district, region, city_conf, place_ev = _decide_place(tokens, text, group_city)
     sex, sex_word = find_sex([t.text for t in tokens])
     colours = find_colours(lemmas)

@@ -126,7 +126,9 @@ def _strictness(words: list[str]) -> str:
 
 
 def _word_forms(word: str) -> frozenset[str]:
-    return _morph.forms(word)
+    """The forms a place name is indexed under: only its place-name readings when it has any,
+    so "Любим" is not indexed under "любить" (pet911 2025: "любит играть" read as Любим)."""
+    return _morph.geo_forms(word)
 
 
 @lru_cache(maxsize=1)
@@ -237,6 +239,10 @@ def _rayon_city(tokens: list[Token], i: int) -> City | None:
     return None
 
 
+def _lower_function_word(token: Token, text: str) -> bool:
+    return text[token.start].islower() and _morph.reads_as_function_word(token.text)
+
+
 def find_places(tokens: list[Token], text: str) -> list[Mention]:
     """Every accepted place mention, longest match first at each position.
 
@@ -254,7 +260,10 @@ def find_places(tokens: list[Token], text: str) -> list[Mention]:
             i += 1
             continue
         best: tuple[int, float, _Entry] | None = None
-        for form in _morph.forms(tok):
+        # A lower-case pronoun or verb is never a place name (pet911 2025: "у неё" read as
+        # Нея, "мы её любим" as Любим).
+        forms = () if _lower_function_word(tokens[i], text) else _morph.forms(tok)
+        for form in forms:
             for entry in index.get(form, ()):
                 n = len(entry.words)
                 if i + 1 + n > len(tokens):

@@ -14,7 +14,8 @@ class PostKind(StrEnum):
     LOST = "lost"
     FOUND = "found"
     RESOLVED = "resolved"  # a closing update: the pet is home / the owner was found
-    OTHER = "other"
+    OTHER = "other"  # about something else: adoption, sales, fund-raising, adverts, news
+    UNKNOWN = "unknown"  # describes a lost or found animal but does not say which side
 
 
 class PetSpecies(StrEnum):

@@ -29,6 +29,10 @@ _OVERRIDES = {
     "найдем": "найти_fut",
     "найдет": "найти_fut",
     "найдут": "найти_fut",
+    "найдется": "найтись_fut",  # "надеюсь найдется хозяин": a hope, not a closing update
+    "найдутся": "найтись_fut",
+    "придержите": "придержать_imp",  # pymorphy3 ranks the indicative first
+    "верните": "вернуть_imp",
     "потерялася": "потеряться",
     "патерялась": "потеряться",
     "патерялся": "потеряться",
@@ -91,6 +95,27 @@ def forms(token: str) -> frozenset[str]:
     for parse in analyzer().parse(token):
         found.add(_fold(parse.normal_form))
     return frozenset(found)
+
+
+def geo_forms(token: str) -> frozenset[str]:
+    """The normal forms of the token's place-name parses (plus the token); every normal form
+    when no parse is a place name."""
+    parses = [p for p in analyzer().parse(token) if "Geox" in p.tag]
+    if not parses:
+        return forms(token)
+    return frozenset({token, *(_fold(p.normal_form) for p in parses)})
+
+
+_NOT_NAMES = frozenset({"NPRO", "VERB", "INFN", "GRND", "CONJ", "PREP", "PRCL", "INTJ"})
+
+
+@lru_cache(maxsize=50_000)
+def reads_as_function_word(token: str) -> bool:
+    """Whether pymorphy3 reads the token as a pronoun, verb or other function word in any
+    of its parses ("неё" is not Нея, "любим" is not Любим)."""
+    parses = analyzer().parse(token)
+    return parses[0].tag.POS in _NOT_NAMES or any(
+        p.tag.POS in {"NPRO", "VERB"} for p in parses)
 
 
 @lru_cache(maxsize=50_000)

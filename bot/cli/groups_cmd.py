@@ -48,16 +48,26 @@ def add(
         "--shadow/--no-shadow",
         help="Shadow mode: record what would be said (`petmatch comments list`), post nothing.",
     ),
+    kind: str = typer.Option(
+        None,
+        "--kind",
+        help=(
+            "What the group publishes: lost, found or mixed. Decides the side of a post whose "
+            "text describes an animal but does not say lost or found."
+        ),
+    ),
 ) -> None:
-    """Add a VK community to poll (or update its city / commenting / shadow flags).
+    """Add a VK community to poll (or update its city / commenting / shadow flags / kind).
 
-    Example: petmatch groups add https://vk.com/poteryashki_msk --city Москва --comments --shadow
+    Example: petmatch groups add https://vk.com/poteryashki_msk --city Москва --kind lost
     """
     from bot import storage
     from bot.cli.db_cmd import open_migrated
     from bot.cli.run_cmd import build_gateway, record_calls
     from bot.vk.errors import GroupNotFoundError, TokenError, VkError
 
+    if kind is not None and kind not in storage.GROUP_KINDS:
+        fail(f"--kind must be one of {', '.join(storage.GROUP_KINDS)}, not {kind!r}")
     settings = settings_from(ctx)
     engine = open_migrated(settings)
     gateway = build_gateway(settings)
@@ -92,6 +102,7 @@ def add(
                 city=city,
                 comments_enabled=comments,
                 shadow_mode=shadow,
+                kind=kind,
             )
     finally:
         gateway.close()
@@ -101,6 +112,7 @@ def add(
         f"{verb} {group.screen_name} (id {group.vk_id}, {group.title!r}); city: "
         f"{group.city or '-'}; comments: {'on' if group.comments_enabled else 'off'}"
         + ("; shadow mode" if group.shadow_mode else "")
+        + f"; publishes: {group.kind or 'mixed'}"
     )
 
 
@@ -191,6 +203,7 @@ def _group_json(group: Any) -> dict[str, Any]:
         "city": group.city,
         "comments_enabled": group.comments_enabled,
         "shadow_mode": group.shadow_mode,
+        "kind": group.kind or "mixed",
         "cursor_post_id": group.cursor_post_id,
         "last_polled_at": group.last_polled_at.isoformat() if group.last_polled_at else None,
         "last_error": group.last_error,
@@ -209,7 +222,9 @@ def _print_table(groups: list[Any]) -> None:
     if not groups:
         typer.echo("no groups yet: petmatch groups add <vk url | screen name | id>")
         return
-    table = Table("id", "screen name", "title", "city", "comments", "cursor", "last poll", "state")
+    table = Table(
+        "id", "screen name", "title", "city", "kind", "comments", "cursor", "last poll", "state"
+    )
     for g in groups:
         recheck = f"{g.next_check_at:%Y-%m-%d %H:%M}" if g.next_check_at else "next cycle"
         state = "ok" if g.accessible else f"inaccessible, re-check {recheck}"
@@ -220,6 +235,7 @@ def _print_table(groups: list[Any]) -> None:
             g.screen_name,
             g.title[:40],
             g.city or "-",
+            g.kind or "mixed",
             "on" if g.comments_enabled else "off",
             str(g.cursor_post_id),
             f"{g.last_polled_at:%Y-%m-%d %H:%M}" if g.last_polled_at else "never",

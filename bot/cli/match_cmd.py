@@ -97,7 +97,9 @@ def search(
     photo: Path = typer.Argument(..., exists=True, dir_okay=False, help="A photo (or fragment)."),
     city: str = typer.Option(None, help="Only posts from this city (and cities within reach)."),
     species: str = typer.Option(None, help="cat or dog; default: what the photo shows."),
-    kind: str = typer.Option(None, help="lost or found; default: both."),
+    kind: str = typer.Option(
+        None, help="lost, found or unknown (posts that do not say their side); default: all."
+    ),
     top: int = typer.Option(10, "--top", min=1, help="How many posts to show."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -108,8 +110,8 @@ def search(
     from bot.searching import search_photo
 
     settings, sessions = _open(ctx)
-    if kind not in (None, "lost", "found"):
-        fail("--kind must be lost or found")
+    if kind not in (None, "lost", "found", "unknown"):
+        fail("--kind must be lost, found or unknown")
     try:
         results = search_photo(
             settings, sessions, photo, city=city, species=species, kind=kind, top=top

@@ -22,6 +22,7 @@ from bot.storage.errors import (
     StorageError,
 )
 from bot.storage.groups import (
+    GROUP_KINDS,
     advance_cursor,
     find_group,
     get_group,
@@ -64,6 +65,7 @@ from bot.storage.usage import (
 )
 
 __all__ = [
+    "GROUP_KINDS",
     "WRITES_SCOPE",
     "AlreadyRunningError",
     "DatabaseNotMigratedError",

@@ -24,6 +24,7 @@ def group(row: GroupRow) -> Group:
         inaccessible_since=row.inaccessible_since,
         next_check_at=row.next_check_at,
         created_at=row.created_at,
+        kind=row.kind,
     )
 
 

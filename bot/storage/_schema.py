@@ -61,6 +61,7 @@ class GroupRow(Base):
     inaccessible_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str | None] = mapped_column(String(8))  # lost | found | mixed (NULL)
 
 
 class CaseRow(Base):

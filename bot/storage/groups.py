@@ -35,6 +35,7 @@ def upsert_group(
     city: str | None = None,
     comments_enabled: bool | None = None,
     shadow_mode: bool | None = None,
+    kind: str | None = None,
 ) -> tuple[Group, bool]:
     """Add a group or refresh its name/title (and city/comments/shadow when given); True if
     new."""
@@ -51,6 +52,7 @@ def upsert_group(
             cursor_post_id=0,
             accessible=True,
             created_at=now,
+            kind=_stored_kind(kind),
         )
         session.add(row)
     else:
@@ -62,6 +64,8 @@ def upsert_group(
             row.comments_enabled = comments_enabled
         if shadow_mode is not None:
             row.shadow_mode = shadow_mode
+        if kind is not None:
+            row.kind = _stored_kind(kind)
     session.flush()
     return _convert.group(row), created
 
@@ -157,3 +161,15 @@ def mark_group_inaccessible(
     row.next_check_at = now + recheck_after
     session.flush()
     return _convert.group(row)
+
+
+GROUP_KINDS = ("lost", "found", "mixed")
+
+
+def _stored_kind(kind: str | None) -> str | None:
+    """`mixed` (or nothing) is stored as NULL: the group's posts must say their side."""
+    if kind is None or kind == "mixed":
+        return None
+    if kind not in GROUP_KINDS:
+        raise ValueError(f"group kind must be one of {', '.join(GROUP_KINDS)}, not {kind!r}")
+    return kind

@@ -294,10 +294,15 @@ def embeddings_of(
     return {animal_id: np.frombuffer(blob, dtype=np.float32) for animal_id, blob in rows}
 
 
+# Kinds whose animals are indexed and matched; `unknown` posts describe an animal without
+# saying lost or found and are matched against both sides.
+INDEXED_KINDS = ("lost", "found", "unknown")
+
+
 def index_entries(
     session: Session, *, model_id: str, batch: int = 5000
 ) -> Iterator[tuple[IndexEntry, np.ndarray]]:
-    """Every embedded animal of a lost or found post of an open case, for a (re)build.
+    """Every embedded animal of a lost, found or unknown-side post of an open case, for a (re)build.
 
     An animal is filed under the first post (by id) that shows it."""
     first_post = (
@@ -307,7 +312,7 @@ def index_entries(
         )
         .join(PostPhotoRow, PostPhotoRow.photo_id == AnimalRow.photo_id)
         .join(PostLabelRow, PostLabelRow.post_id == PostPhotoRow.post_id)
-        .where(PostLabelRow.kind.in_(("lost", "found")))
+        .where(PostLabelRow.kind.in_(INDEXED_KINDS))
         .group_by(AnimalRow.id)
         .subquery()
     )
@@ -353,7 +358,7 @@ def owners_of_animals(session: Session, animal_ids: Iterable[int]) -> list[Anima
         .join(PostPhotoRow, PostPhotoRow.photo_id == AnimalRow.photo_id)
         .join(PostRow, PostRow.id == PostPhotoRow.post_id)
         .join(PostLabelRow, PostLabelRow.post_id == PostRow.id)
-        .where(AnimalRow.id.in_(list(animal_ids)), PostLabelRow.kind.in_(("lost", "found")))
+        .where(AnimalRow.id.in_(list(animal_ids)), PostLabelRow.kind.in_(INDEXED_KINDS))
     )
     return [
         AnimalOwner(

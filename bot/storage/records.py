@@ -51,6 +51,7 @@ class Group:
     inaccessible_since: datetime | None
     next_check_at: datetime | None
     created_at: datetime
+    kind: str | None = None  # what the group publishes: lost | found | mixed (None)
 
     @property
     def owner_id(self) -> int:

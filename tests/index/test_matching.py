@@ -238,3 +238,31 @@ def test_hits_from_candidates_skips_unknown_vectors():
     ]
     with pytest.raises(ValueError):
         hits_from_candidates([1], results, {})
+
+
+@pytest.mark.parametrize(
+    ("query_kind", "other_kind", "lost_id"),
+    [("unknown", "found", "q"), ("unknown", "lost", "o"), ("lost", "unknown", "q"),
+     ("found", "unknown", "o")],
+)
+def test_an_unknown_side_takes_the_opposite_of_the_known_one(query_kind, other_kind, lost_id):
+    query = post("q", query_kind, 3 if lost_id == "o" else 0, animals=(7,))
+    posts = {"o": post("o", other_kind, 0 if lost_id == "o" else 3)}
+    ranked = rank_post_candidates(query, [hit(7, 1, "o", 0.98)], posts, {"o": 1.0}, POLICY)
+    assert ranked[0].eligible and ranked[0].side_uncertain
+    assert ranked[0].gap_days == pytest.approx(3.0)
+    assert any("side uncertain" in r for r in ranked[0].reasons)
+    # Recorded for a person to review, never acted on by default.
+    assert decide(ranked, POLICY) is None
+    assert any("kept for review" in r for r in explain(ranked, POLICY)[0].reasons)
+    allowed = POLICY.model_copy(update={"accept_unknown_side": True})
+    match = decide(ranked, allowed)
+    assert match is not None and match.lost_post_id == lost_id
+
+
+def test_two_unknown_sides_are_never_paired():
+    query = post("q", "unknown", 0, animals=(7,))
+    ranked = rank_post_candidates(
+        query, [hit(7, 1, "o", 0.99)], {"o": post("o", "unknown", 1)}, {"o": 0.0}, POLICY
+    )
+    assert not ranked[0].eligible and "both posts are unknown" in ranked[0].reasons

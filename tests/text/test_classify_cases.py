@@ -152,3 +152,12 @@ def test_regression_street_adjective_of_a_city_is_not_the_city() -> None:
     # pet911:rf448859 (holdout): "ул. Подольская" is a street, not Podolsk.
     label = classify_post("Замечен на ул. Подольская в 20:30 пёс, возможно, кобель.")
     assert label.city is None
+
+
+@pytest.mark.parametrize("text", [
+    "Пропала кошка, мы её очень любим и ждём",  # pet911 2025: "любим" read as Любим
+    "Найдена собака, на нее надет ошейник",  # pet911 2025: "нее" read as Нея
+    "Котик любит играть, ищет дом",  # "любит" read as Любим
+])
+def test_regression_pronouns_and_verbs_are_not_cities(text: str) -> None:
+    assert classify_post(text).city is None

@@ -1,0 +1,130 @@
+"""The 2025 pet911 descriptions (../shared/data/text/pet911_2025_dev.jsonl), read as a VK post
+would be (`place + ". " + text`), split once by a hash of the card id.
+
+Rules were written on the `rules` part (gold: the site's section). The `measure` part was
+only measured, against labels made blind by readers who saw the texts alone
+(`pet911_measure_blind_labels.jsonl`). The floors below are what was measured (see
+text/README.md), not the issue's targets where those are missed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.text.devset import (
+    Report,
+    blind_labels,
+    evaluate,
+    pet911_2025_part,
+    pet911_2025_rows,
+)
+from text import PostKind, classify_post
+
+
+def _predict(row: dict) -> dict:
+    label = classify_post(row["text"], group_city=row.get("group_city"))
+    return {"kind": label.kind.value, "species": label.species.value, "city": label.city}
+
+
+def test_the_split_is_a_fixed_hash_of_the_id() -> None:
+    labels = blind_labels()
+    assert len(labels) == 305
+    assert all(pet911_2025_part(post_id) == "measure" for post_id in labels)
+    assert {pet911_2025_part(i) for i in ("rl1076681", "rl1079004", "rf1085232")} == {
+        "measure", "rules"}
+    assert {r["side"] for r in labels.values()} <= {"lost", "found", "unclear"}
+    assert {r["species"] for r in labels.values()} <= {"cat", "dog", "other", "none"}
+
+
+@pytest.mark.shared
+def test_parts_cover_the_file_and_labels_cover_the_measure_part(shared_dir: Path) -> None:
+    rules = pet911_2025_rows(shared_dir, "rules")
+    measure = pet911_2025_rows(shared_dir, "measure")
+    assert (len(rules), len(measure)) == (598, 305)
+    assert all("side" in r for r in measure) and not any("side" in r for r in rules)
+
+
+@pytest.fixture(scope="module")
+def rules_part(shared_dir: Path) -> Report:
+    return evaluate(pet911_2025_rows(shared_dir, "rules"), _predict)
+
+
+@pytest.fixture(scope="module")
+def measure_part(shared_dir: Path) -> Report:
+    return evaluate(pet911_2025_rows(shared_dir, "measure"), _predict)
+
+
+@pytest.mark.shared
+def test_rules_part(rules_part: Report) -> None:
+    assert rules_part.share_other() <= 0.01, rules_part.misses
+    assert rules_part.share_swapped() <= 0.01, rules_part.misses
+    assert rules_part.recall("lost") >= 0.68 and rules_part.recall("found") >= 0.70
+    assert rules_part.precision("lost") >= 0.98 and rules_part.precision("found") >= 0.95
+    assert rules_part.accuracy("city") >= 0.98, rules_part.misses
+
+
+@pytest.mark.shared
+def test_measure_part_blind(measure_part: Report) -> None:
+    assert measure_part.n == 305
+    assert measure_part.share_other() <= 0.05
+    assert measure_part.share_swapped() <= 0.035
+    assert measure_part.accuracy("side") >= 0.75
+    assert measure_part.share_unknown() <= 0.20
+    assert measure_part.side_recall("lost") >= 0.80
+    assert measure_part.side_recall("found") >= 0.55
+    assert measure_part.accuracy("species") >= 0.88
+    assert measure_part.accuracy("city") >= 0.95
+
+
+# Posts quoted in issue 12 that came out `other` before (from the 1,506 posts it measured).
+ISSUE_LOST = [
+    "Ночью ушла из дома на улице Станционной и не вернулась кошечка-подросток",
+    "Ушел ночью гулять. Очень подвижный, ловкий. Умеет открывать дверь",
+    "Отстегнулся ошейник, побежала за другой собакой",
+    "Лилит вылетела в балкон вместе со второй птичкой",
+]
+ISSUE_FOUND = [
+    "подбежала на улице, на ней был строгий ошейник",
+    "бегал вдоль дороги под дождём, с людьми контактен",
+    "несколько дней бегает собака, рыжего цвета",
+    "Прибежал за прохожими на минус первый этаж",
+    "Появился недавно. Пол не знаю, дал погладиться",
+    "Явно домашняя кошка, очень напугана",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), [(t, "lost") for t in ISSUE_LOST]
+                         + [(t, "found") for t in ISSUE_FOUND])
+def test_issue_examples_are_sided(text: str, kind: str) -> None:
+    label = classify_post(text)
+    assert label.kind == PostKind(kind), label.evidence_for("kind")
+    assert all(e.snippet for e in label.evidence_for("kind"))
+
+
+@pytest.mark.parametrize(("word", "species"), [
+    ("ягдтерьер", "dog"), ("шпиц", "dog"), ("йорк", "dog"), ("шарпей", "dog"), ("лайка", "dog"),
+    ("спаниель", "dog"), ("бурма", "cat"), ("сфинкс", "cat"), ("саванна", "cat"),
+    ("мейкун", "cat"), ("хорёк", "other"), ("кролик", "other"), ("попугай", "other"),
+])
+def test_breeds_name_the_species(word: str, species: str) -> None:
+    assert classify_post(f"Потерялся {word}, Москва").species.value == species
+
+
+@pytest.mark.parametrize(("text", "species"), [
+    ("Серая, громко мяукает, белая грудка", "cat"),
+    ("Рыжий, лает на чужих, сорвался с поводка", "dog"),
+    ("Вылетел из клетки, перышки зелёные", "other"),
+    ("Пропал британец, золотая шиншилла", "cat"),
+])
+def test_implied_species(text: str, species: str) -> None:
+    label = classify_post(text)
+    assert label.species.value == species
+    assert label.evidence_for("species")
+
+
+def test_a_description_without_a_side_is_unknown_not_other() -> None:
+    label = classify_post("улица Некрасова, 18, Реутов. Серая ласковая девочка, в ошейнике")
+    assert label.kind is PostKind.UNKNOWN
+    assert classify_post("Всем привет, хорошего дня").kind is PostKind.OTHER
