@@ -18,13 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _compose_command() -> list[str]:
     docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run(
-            [docker, "compose", "version"], capture_output=True, check=False
-        ).returncode
-        == 0
-    ):
+    if docker and subprocess.run(
+        [docker, "compose", "version"], capture_output=True, check=False
+    ).returncode == 0:
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
@@ -40,10 +36,7 @@ def compose_config(tmp_path_factory) -> dict:
     (work / "secrets" / "vk_token").write_text("not-a-real-token")
     result = subprocess.run(
         [*_compose_command(), "-f", str(work / "docker-compose.yml"), "config"],
-        capture_output=True,
-        text=True,
-        cwd=work,
-        check=False,
+        capture_output=True, text=True, cwd=work, check=False,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)

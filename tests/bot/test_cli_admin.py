@@ -15,16 +15,8 @@ from bot.fakevk import FakeVkServer
 from tests.bot._images import jpeg
 
 COMMANDS = [
-    ["db"],
-    ["db", "upgrade"],
-    ["db", "current"],
-    ["groups"],
-    ["groups", "add"],
-    ["groups", "remove"],
-    ["groups", "list"],
-    ["poll"],
-    ["run"],
-    ["reindex"],
+    ["db"], ["db", "upgrade"], ["db", "current"], ["groups"], ["groups", "add"],
+    ["groups", "remove"], ["groups", "list"], ["poll"], ["run"], ["reindex"],
 ]
 NOT_MIGRATED = "database is not migrated: run `petmatch db upgrade`"
 
@@ -110,11 +102,8 @@ def test_groups_add_list_remove(migrated: Cli, fake_vk: FakeVkServer) -> None:
     assert set(by_id) == {101, 102, 103}
     assert by_id[101]["city"] == "Москва" and by_id[102]["comments_enabled"]
     assert not by_id[101]["comments_enabled"]
-    assert listed["projected_daily_calls"] == {
-        "cycles_per_day": 96.0,
-        "wall.get": 288,
-        "execute": 96,
-    }
+    assert listed["projected_daily_calls"] == {"cycles_per_day": 96.0, "wall.get": 288,
+                                               "execute": 96}
     assert listed["warning"] is None
     assert listed["calls_today"]["groups.getById"] == 3
     again = migrated("groups", "add", "poteryashki_msk", "--comments", "--shadow")
@@ -166,11 +155,8 @@ def test_quota_warning_for_the_poll_interval(migrated: Cli, fake_vk: FakeVkServe
         fake_vk.add_group(gid, f"g{gid}", f"Группа {gid}")
         assert migrated("groups", "add", f"club{gid}").exit_code == 0
     result = migrated(
-        "groups",
-        "list",
-        "--json",
-        PETMATCH_POLLING__INTERVAL_MINUTES="1",
-        PETMATCH_VK__DAILY_WALL_GET_QUOTA="5000",
+        "groups", "list", "--json",
+        PETMATCH_POLLING__INTERVAL_MINUTES="1", PETMATCH_VK__DAILY_WALL_GET_QUOTA="5000",
     )
     payload = json.loads(result.stdout)
     assert payload["projected_daily_calls"]["wall.get"] == 4 * 1440

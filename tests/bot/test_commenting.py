@@ -94,12 +94,8 @@ def test_template_with_a_phone_number_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="phone"):
         render_comment(
-            bad,
-            target_kind="lost",
-            other_owner_id=-1,
-            other_post_id=2,
-            photo_position=0,
-            confidence=0.99,
+            bad, target_kind="lost", other_owner_id=-1, other_post_id=2,
+            photo_position=0, confidence=0.99,
         )
 
 
@@ -113,17 +109,11 @@ def test_template_with_a_phone_number_is_refused(tmp_path):
         ({}, {"dry_run": True}, NOON_MSK, CommentAction.DRY_RUN, "dry run"),
         (
             {"writes_paused_until": NOON_MSK + timedelta(hours=3)},
-            {},
-            NOON_MSK,
-            CommentAction.DEFER,
-            "paused",
+            {}, NOON_MSK, CommentAction.DEFER, "paused",
         ),
         (
             {"writes_paused_until": NOON_MSK - timedelta(seconds=1)},
-            {},
-            NOON_MSK,
-            CommentAction.POST,
-            "passed",
+            {}, NOON_MSK, CommentAction.POST, "passed",
         ),
         ({}, {}, datetime(2026, 6, 1, 21, 30, tzinfo=UTC), CommentAction.DEFER, "quiet"),
         ({}, {}, datetime(2026, 6, 1, 4, 59, tzinfo=UTC), CommentAction.DEFER, "quiet"),
@@ -132,17 +122,11 @@ def test_template_with_a_phone_number_is_refused(tmp_path):
         ({"comments_today": 30}, {}, NOON_MSK, CommentAction.DEFER, "cap"),
         (
             {"last_comment_at": NOON_MSK - timedelta(seconds=30)},
-            {},
-            NOON_MSK,
-            CommentAction.DEFER,
-            "gap",
+            {}, NOON_MSK, CommentAction.DEFER, "gap",
         ),
         (
             {"last_comment_at": NOON_MSK - timedelta(seconds=121)},
-            {},
-            NOON_MSK,
-            CommentAction.POST,
-            "passed",
+            {}, NOON_MSK, CommentAction.POST, "passed",
         ),
     ],
 )

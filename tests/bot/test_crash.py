@@ -39,7 +39,9 @@ def slow_vk() -> Iterator[FakeVkServer]:
 def env(
     slow_vk: FakeVkServer, database_url: str, tmp_path: Path, exported_models_dir: Path
 ) -> dict[str, str]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("PETMATCH_")}
+    values = {
+        k: v for k, v in os.environ.items() if not k.startswith("PETMATCH_")
+    }
     values.update(
         {
             "PETMATCH_DATABASE_URL": database_url,
@@ -65,10 +67,7 @@ def world(slow_vk: FakeVkServer, database_url: str) -> Iterator[storage.SessionF
         for gid in GROUPS:
             slow_vk.add_group(gid, f"g{gid}", f"Группа {gid}")
             storage.upsert_group(
-                session,
-                vk_id=gid,
-                screen_name=f"g{gid}",
-                title="g",
+                session, vk_id=gid, screen_name=f"g{gid}", title="g",
                 now=datetime.now(UTC),
             )
             for _ in range(POSTS_PER_GROUP):

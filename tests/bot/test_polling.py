@@ -126,7 +126,9 @@ def test_pages_further_while_every_post_is_new(world: World, settings: Settings)
 def test_max_pages_bounds_a_long_backlog(world: World, settings: Settings) -> None:
     world.group(1)
     ids = [world.post(1, age_minutes=500 - i) for i in range(12)]
-    capped = settings.model_copy(update={"polling": PollingSettings(page_size=5, max_pages=2)})
+    capped = settings.model_copy(
+        update={"polling": PollingSettings(page_size=5, max_pages=2)}
+    )
     report = world.poll(settings=capped)
     assert report.new_posts == 10 and report.groups[0].pages == 2
     assert world.post_row(1, ids[0]) is None and world.post_row(1, ids[-1]) is not None

@@ -33,10 +33,7 @@ def add_group(settings: Settings, fake_vk: FakeVkServer, vk_id: int = 1) -> None
     try:
         with storage.session_scope(engine) as session:
             storage.upsert_group(
-                session,
-                vk_id=vk_id,
-                screen_name=f"g{vk_id}",
-                title="Группа",
+                session, vk_id=vk_id, screen_name=f"g{vk_id}", title="Группа",
                 now=storage_now(),
             )
     finally:
@@ -50,7 +47,9 @@ def storage_now():
 
 
 def test_jobs_are_built_from_config() -> None:
-    settings = Settings(polling=PollingSettings(interval_minutes=7, reindex_cron="15 3 * * 1-5"))
+    settings = Settings(
+        polling=PollingSettings(interval_minutes=7, reindex_cron="15 3 * * 1-5")
+    )
     scheduler = BlockingScheduler()
     add_jobs(scheduler, settings, poll=lambda: None, reindex=lambda: None)
     jobs = {job.id: job for job in scheduler.get_jobs()}

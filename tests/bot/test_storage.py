@@ -30,9 +30,7 @@ def wall_post(post_id: int, *, owner_id: int = GROUP, photos: int = 0, **fields)
         "date": datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
         "text": f"Пропала собака, пост {post_id}",
         "photos": tuple(
-            PhotoRef(
-                owner_id=owner_id, photo_id=post_id * 10 + i, url=f"http://x/{post_id}_{i}.jpg"
-            )
+            PhotoRef(owner_id=owner_id, photo_id=post_id * 10 + i, url=f"http://x/{post_id}_{i}.jpg")
             for i in range(photos)
         ),
     }
@@ -82,24 +80,14 @@ def test_group_upsert_find_and_remove(sessions: sessionmaker[Session], now: date
         assert not group.comments_enabled and group.cursor_post_id == 0
     with storage.session_scope(sessions) as session:
         again, created = storage.upsert_group(
-            session,
-            vk_id=100,
-            screen_name="poteryashki2",
-            title="П",
-            now=now,
+            session, vk_id=100, screen_name="poteryashki2", title="П", now=now,
             comments_enabled=True,
         )
         assert not created and again.id == group.id
         assert again.city == "Москва" and again.comments_enabled
         assert again.screen_name == "poteryashki2"
-        for ref in (
-            "poteryashki2",
-            "https://vk.com/poteryashki2",
-            "100",
-            "-100",
-            "club100",
-            "https://vk.com/public100/",
-        ):
+        for ref in ("poteryashki2", "https://vk.com/poteryashki2", "100", "-100", "club100",
+                    "https://vk.com/public100/"):
             found = storage.find_group(session, ref)
             assert found is not None and found.vk_id == 100, ref
         assert storage.find_group(session, "nobody") is None
@@ -201,9 +189,8 @@ def test_edit_that_grows_resets_the_post_to_pending(sessions, now) -> None:
 def test_the_same_photo_twice_in_a_post_is_linked_once(sessions, now) -> None:
     ref = PhotoRef(owner_id=GROUP, photo_id=1, url="http://x/1.jpg")
     with storage.session_scope(sessions) as session:
-        post, _ = storage.upsert_post(
-            session, wall_post(1, photos=0).model_copy(update={"photos": (ref, ref)}), now=now
-        )
+        post, _ = storage.upsert_post(session, wall_post(1, photos=0).model_copy(
+            update={"photos": (ref, ref)}), now=now)
         assert len(storage.photos_of_post(session, post.id)) == 1
 
 
@@ -230,16 +217,8 @@ def test_duplicate_post_is_refused_by_the_database(sessions, now) -> None:
 
 def stored(session: Session, photo_pk: int, sha: str, now: datetime, **extra):
     return storage.record_photo_stored(
-        session,
-        photo_pk,
-        sha256=sha,
-        phash="ffff0000ffff0000",
-        width=10,
-        height=20,
-        size=123,
-        file_path=Path(f"/photos/{sha}.jpg"),
-        now=now,
-        **extra,
+        session, photo_pk, sha256=sha, phash="ffff0000ffff0000", width=10, height=20,
+        size=123, file_path=Path(f"/photos/{sha}.jpg"), now=now, **extra,
     )
 
 
@@ -264,19 +243,9 @@ def test_identical_bytes_from_two_vk_photos_are_stored_once(sessions, now) -> No
         assert storage.stored_phashes(session) == [(pa.id, "ffff0000ffff0000")]
         assert [p.id for p in storage.pending_photos(session)] == []
         # a later post naming a merged VK photo links straight to the survivor
-        c, _ = storage.upsert_post(
-            session,
-            wall_post(3).model_copy(
-                update={
-                    "photos": (
-                        PhotoRef(
-                            owner_id=GROUP, photo_id=pb0.vk_photo_id, url="http://x/again.jpg"
-                        ),
-                    )
-                }
-            ),
-            now=now,
-        )
+        c, _ = storage.upsert_post(session, wall_post(3).model_copy(update={"photos": (
+            PhotoRef(owner_id=GROUP, photo_id=pb0.vk_photo_id, url="http://x/again.jpg"),)}),
+            now=now)
         assert [p.id for p in storage.photos_of_post(session, c.id)] == [pa.id]
 
 

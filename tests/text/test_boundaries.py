@@ -16,25 +16,16 @@ def test_core_import_pulls_in_nothing_outward() -> None:
         "import sys, text; text.classify_post('Пропала кошка в Москве');"
         f"print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == ""
 
 
 def test_public_surface() -> None:
-    assert sorted(text.__all__) == sorted(
-        [
-            "CitySource",
-            "Evidence",
-            "PetSex",
-            "PetSpecies",
-            "PostKind",
-            "PostLabel",
-            "city_coordinates",
-            "classify_post",
-            "distance_km",
-            "mask_phones",
-        ]
-    )
+    assert sorted(text.__all__) == sorted([
+        "CitySource", "Evidence", "PetSex", "PetSpecies", "PostKind", "PostLabel",
+        "city_coordinates", "classify_post", "distance_km", "mask_phones",
+    ])
 
 
 def test_packaged_data_is_present() -> None:

@@ -18,9 +18,7 @@ from text import CitySource, PetSex, PetSpecies, PostKind, classify_post
 def test_written_post(row: dict) -> None:
     label = classify_post(row["text"], group_city=row.get("group_city"))
     assert (label.kind.value, label.species.value, label.city) == (
-        row["kind"],
-        row["species"],
-        row["city"],
+        row["kind"], row["species"], row["city"],
     )
 
 
@@ -29,14 +27,8 @@ CASES = [
     ("Пропала собака помогите Ставрополь", None, "lost", "dog", "Ставрополь", None),
     ("ПРОПАЛ КОТЕНОК (ст.Пугачево) Кличка – Марсик", "Москва", "lost", "cat", "Москва", None),
     ("Пропала кошка в Люблино, Москва", None, "lost", "cat", "Москва", "Люблино"),
-    (
-        "Найден кот. Приморский район. Хозяин отзовись.",
-        None,
-        "found",
-        "cat",
-        "Санкт-Петербург",
-        "Приморский",
-    ),
+    ("Найден кот. Приморский район. Хозяин отзовись.", None, "found", "cat",
+     "Санкт-Петербург", "Приморский"),
     ("Найдена кошка в Новокосино, на передержке", None, "found", "cat", "Москва", "Новокосино"),
     ("Пропала девочка-хаски в Малаховке", None, "lost", "dog", "Люберцы", "Малаховка"),
     ("Потерялся пёс в Колпино", None, "lost", "dog", "Санкт-Петербург", "Колпино"),
@@ -51,9 +43,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "group", "kind", "species", "city", "district"), CASES)
-def test_case(
-    text: str, group: str | None, kind: str, species: str, city: str | None, district: str | None
-) -> None:
+def test_case(text: str, group: str | None, kind: str, species: str, city: str | None,
+              district: str | None) -> None:
     label = classify_post(text, group_city=group)
     assert label.kind == PostKind(kind)
     assert label.species == PetSpecies(species)

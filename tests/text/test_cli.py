@@ -26,10 +26,7 @@ def test_classify_file_with_a_malformed_line(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r.get("id") for r in records] == ["a", None, "c", None]
     assert (records[0]["kind"], records[0]["species"], records[0]["city"]) == (
-        "lost",
-        "cat",
-        "Казань",
-    )
+        "lost", "cat", "Казань")
     assert records[0]["evidence"] and records[0]["district"] is None
     assert records[1] == {"line": 2, "error": records[1]["error"]}
     assert (records[2]["city"], records[2]["city_source"]) == ("Тула", "group")
