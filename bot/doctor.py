@@ -261,15 +261,24 @@ def _check_tokens(context: _Context) -> None:
             f"(or {READ_VARIABLE}_FILE=<a file holding it>)",
         )
         reader = None
+    try:
+        commenter = comment_credential(settings.vk)
+    except CredentialError as exc:
+        commenter, comment_error = None, exc
+    else:
+        comment_error = None
     if reader is not None:
         with _gateway(settings, reader) as gateway:
             _judge_reader(context, reader, probe_token(gateway))
             _check_bot_community(context, gateway)
-    try:
-        commenter = comment_credential(settings.vk)
-    except CredentialError as exc:
+            if context.reader_kind == "service" and commenter is not None:
+                _check_same_app(context, gateway, commenter)
+    if comment_error is not None:
         context.add(
-            "comment token", Status.FAIL, str(exc), f"fix {COMMENT_VARIABLE}_FILE or unset it"
+            "comment token",
+            Status.FAIL,
+            str(comment_error),
+            f"fix {COMMENT_VARIABLE}_FILE or unset it",
         )
         return
     if commenter is None:
@@ -365,6 +374,33 @@ def _judge_commenter(context: _Context, credential: Credential, probe: TokenProb
                 "expires within a day",
                 "create the token again with scope=wall,offline",
             )
+
+
+def _check_same_app(context: _Context, gateway: Any, commenter: Credential) -> None:
+    """`secure.checkToken` with the service key: is the comment token a live user token of the
+    same VK app?"""
+    if commenter.secret == context.settings.vk.read_token:
+        return
+    try:
+        answer = gateway.call_method(
+            "secure.checkToken", {"token": commenter.secret.get_secret_value()}
+        )
+        user_id = int(answer["user_id"])
+        expire = int(answer.get("expire") or 0)
+    except (VkError, KeyError, TypeError, ValueError) as exc:
+        context.add(
+            "token app",
+            Status.WARN,
+            f"the service key's app does not vouch for {commenter.variable} ({exc})",
+            "create the comment token through the same VK app as the service key",
+        )
+        return
+    lasts = "does not expire" if expire == 0 else "expires (no offline right)"
+    context.add(
+        "token app",
+        Status.OK,
+        f"{commenter.variable} belongs to user {user_id} of the service key's app and {lasts}",
+    )
 
 
 def _check_bot_community(context: _Context, gateway: Any) -> None:

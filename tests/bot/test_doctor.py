@@ -90,6 +90,8 @@ def test_service_key_and_an_admins_token_are_ready(env: dict[str, str], tmp_path
     assert found["database"]["status"] == "ok" and found["models"]["status"] == "ok"
     assert found["read token"]["status"] == "ok" and "service key" in found["read token"]["detail"]
     assert found["comment token"]["status"] == "ok"
+    assert found["token app"]["status"] == "ok"  # secure.checkToken with the service key
+    assert "user 501" in found["token app"]["detail"]
     assert found["bot community"]["status"] == "ok"
     assert "Бот Потеряшки" in found["bot community"]["detail"]
     assert found["comment as community"]["status"] == "ok"
@@ -115,6 +117,7 @@ def test_a_token_without_offline_is_a_warning(env: dict[str, str]) -> None:
     )
     assert code == 0
     assert found["comment token"]["status"] == "warn" and "offline" in found["comment token"]["fix"]
+    assert "expires" in found["token app"]["detail"]
 
 
 def test_a_service_key_cannot_comment(env: dict[str, str]) -> None:
