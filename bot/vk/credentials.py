@@ -163,6 +163,11 @@ class RoleSplitGateway:
         return f"RoleSplitGateway(reader={self.reader!r}, commenter={self.commenter!r})"
 
     @property
+    def from_group(self) -> int | None:
+        """The community comments go out as (None: as the comment token's owner)."""
+        return None if self.commenter is None else self.commenter.from_group
+
+    @property
     def calls_day(self) -> Any:
         return self.reader.calls_day
 
