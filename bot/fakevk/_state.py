@@ -219,11 +219,12 @@ class FakeVk:
         user token with the `wall` right whose comments come from `bot_user_id`."""
         if not value:
             return None
-        token = self._tokens.get(value)
-        if token is None and value == self.token:
-            token = self._tokens[value] = FakeToken(
-                value, TokenKind.USER, user_id=self.bot_user_id, rights=frozenset({"wall"})
-            )
+        with self._lock:
+            token = self._tokens.get(value)
+            if token is None and value == self.token:
+                token = self._tokens[value] = FakeToken(
+                    value, TokenKind.USER, user_id=self.bot_user_id, rights=frozenset({"wall"})
+                )
         return None if token is None or token.dead else token
 
     # ---- building the world -----------------------------------------------------------
