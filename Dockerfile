@@ -4,7 +4,7 @@ FROM python:3.11-slim-bookworm
 
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
-    PETMATCH_VAR_DIR=/data
+    PETMATCH_HOME=/data
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 postgresql-client \
@@ -21,7 +21,7 @@ COPY configs ./configs
 
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install -e ".[train]" \
-    && PETMATCH_VAR_DIR=/app/var petmatch models prepare \
+    && PETMATCH_HOME=/app/var petmatch models prepare \
     && pip uninstall -y torch
 
 VOLUME ["/data"]

@@ -45,6 +45,8 @@ class CommentSender:
         self._gateway = gateway
         self._templates = CommentTemplates.load(project_path(settings.commenting.template_file))
         commenting = settings.commenting
+        if not getattr(gateway, "can_comment", True):
+            dry_run = True  # no comment token: decisions are recorded, nothing is posted
         self._policy = CommentPolicy(
             dry_run=commenting.dry_run if dry_run is None else dry_run,
             daily_cap=commenting.daily_cap,

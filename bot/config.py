@@ -2,12 +2,19 @@
 
 Built once by the CLI and passed down; there is no module-level settings object.
 Nested keys use `__` in the environment: `PETMATCH_VK__RATE_LIMIT_PER_SECOND=2`.
-The VK token is read only from `PETMATCH_VK__TOKEN` or the file named by
-`PETMATCH_VK__TOKEN_FILE`; it is a `SecretStr`, so it never prints.
+VK credentials are read only from the environment (`PETMATCH_VK__TOKEN`, `…__READ_TOKEN`,
+`…__COMMENT_TOKEN`) or the files their `…_FILE` variants name, and only when a command needs
+them (`bot.vk.credentials`); they are `SecretStr`s, so they never print.
+
+Working data lives under one data root, `PETMATCH_HOME` (`home`): the database file, models,
+photos, crops and index. Its default does not depend on the current folder (see
+`default_home`); relative data paths (`var_dir`, `photos_dir`, `models_dir`, `index_dir`, a
+relative SQLite file) are resolved against it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,13 @@ class VkSettings(_Section):
     api_version: str = "5.199"
     token: SecretStr | None = None
     token_file: Path | None = None
+    # Split roles (issue 15): the app's service key reads, a user token of an admin of the
+    # bot's community comments as that community (`from_group`).
+    read_token: SecretStr | None = None
+    read_token_file: Path | None = None
+    comment_token: SecretStr | None = None
+    comment_token_file: Path | None = None
+    bot_group_id: int | None = Field(None, ge=1)
     rate_limit_per_second: float = Field(3.0, gt=0)
     max_retries: int = Field(4, ge=0)
     backoff_base_seconds: float = Field(0.5, ge=0)
@@ -51,13 +65,6 @@ class VkSettings(_Section):
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(40_000_000, gt=0)
     photo_timeout_seconds: float = Field(20.0, gt=0)
-
-    @model_validator(mode="after")
-    def _read_token_file(self) -> VkSettings:
-        if self.token is None and self.token_file is not None:
-            text = Path(self.token_file).read_text(encoding="utf-8").strip()
-            object.__setattr__(self, "token", SecretStr(text))
-        return self
 
 
 class PollingSettings(_Section):
@@ -111,8 +118,12 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database_url: str = "sqlite:///var/petmatch.db"
-    var_dir: Path = Path("var")
+    # The data root; None: `default_home()`. Every data path below defaults to a place in it.
+    home: Path | None = None
+    # None: a SQLite file `petmatch.db` in var_dir.
+    database_url: str | None = None
+    # None: the data root itself.
+    var_dir: Path | None = None
     log_level: str = "INFO"
     vk: VkSettings = VkSettings()
     polling: PollingSettings = PollingSettings()
@@ -129,9 +140,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_dirs(self) -> Settings:
+        home = Path(self.home if self.home is not None else default_home())
+        home = home.expanduser().absolute()
+        object.__setattr__(self, "home", home)
+        var_dir = home if self.var_dir is None else _under(home, self.var_dir)
+        object.__setattr__(self, "var_dir", var_dir)
         for name in ("photos", "models", "index"):
-            if getattr(self, f"{name}_dir") is None:
-                object.__setattr__(self, f"{name}_dir", self.var_dir / name)
+            value = getattr(self, f"{name}_dir")
+            folder = var_dir / name if value is None else _under(home, value)
+            object.__setattr__(self, f"{name}_dir", folder)
+        url = self.database_url or f"sqlite:///{var_dir / 'petmatch.db'}"
+        object.__setattr__(self, "database_url", _sqlite_under(home, url))
         return self
 
     @classmethod
@@ -159,6 +178,38 @@ def _config_file() -> Path | None:
     if explicit:
         return Path(explicit)
     return PACKAGE_CONFIG if PACKAGE_CONFIG.exists() else None
+
+
+def default_home() -> Path:
+    """The data root when `PETMATCH_HOME` is not set: `var/` of the source checkout petmatch
+    runs from (where `scripts/setup.sh` migrates the database and exports the models), else
+    the user's data directory (`$XDG_DATA_HOME/petmatch`, `~/.local/share/petmatch`). Never
+    the current folder."""
+    import os
+
+    if (PACKAGE_CONFIG.parent.parent / "pyproject.toml").is_file():
+        return PACKAGE_CONFIG.parent.parent / "var"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "petmatch"
+
+
+def _under(home: Path, path: Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+_SQLITE_FILE = re.compile(r"^(sqlite(?:\+\w+)?:///)([^?]*)(.*)$")
+
+
+def _sqlite_under(home: Path, url: str) -> str:
+    """A SQLite URL with a relative file path gets the path under the data root."""
+    match = _SQLITE_FILE.match(url)
+    if match is None:
+        return url
+    prefix, path, query = match.groups()
+    if not path or path == ":memory:" or Path(path).is_absolute():
+        return url
+    return f"{prefix}{home / path}{query}"
 
 
 def project_path(path: Path) -> Path:

@@ -230,6 +230,12 @@ def demo_environment(base: Settings, work_dir: Path) -> Iterator[tuple[Any, Sett
                     update={
                         "api_url": vk.api_url,
                         "token": _secret(vk.token),
+                        "token_file": None,
+                        "read_token": None,
+                        "read_token_file": None,
+                        "comment_token": None,
+                        "comment_token_file": None,
+                        "bot_group_id": None,
                         "photo_hosts": ("127.0.0.1",),
                         "backoff_base_seconds": 0.01,
                         "request_timeout_seconds": 5.0,

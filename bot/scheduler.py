@@ -168,9 +168,9 @@ def run_scheduler(
         with storage.instance_lock(engine, lock_dir=settings.var_dir):
             own_gateway = gateway is None
             if gateway is None:
-                from bot.vk.gateway import VkApiGateway
+                from bot.vk.credentials import open_vk_gateway
 
-                gateway = VkApiGateway(settings.vk)
+                gateway = open_vk_gateway(settings.vk)
             try:
                 _run(
                     settings,

@@ -544,7 +544,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=3.0, help="VK API requests per second")
     parser.add_argument("--workers", type=int, default=4, help="photo download threads")
     parser.add_argument("--real-vision", action="store_true", help="load the real models")
-    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="default: models/ in the data root (PETMATCH_HOME), where `models prepare` wrote them",
+    )
     parser.add_argument(
         "--omp-threads",
         type=int,
@@ -568,14 +573,34 @@ def main() -> None:
         rate=args.rate,
         download_workers=args.workers,
         real_vision=args.real_vision,
-        models_dir=args.models_dir,
+        models_dir=args.models_dir or _configured_models_dir(),
     )
+    if config.real_vision:
+        _require_models(config.models_dir)
     with tempfile.TemporaryDirectory(prefix="petmatch-load-") as tmp:
         print(f"seeding and running: {config}")
         result = run_load(config, Path(tmp))
     print_result(result)
     if args.json is not None:
         args.json.write_text(json.dumps(result.summary(), indent=2, default=str))
+
+
+def _require_models(models_dir: Path | None) -> None:
+    """Stop at once, in one line, when the real models are not where they are looked for."""
+    from bot.config import Settings
+    from bot.pipeline import build_vision
+
+    try:
+        build_vision(Settings(models_dir=models_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _configured_models_dir() -> Path:
+    """The models folder petmatch itself uses (the data root's, never the current folder's)."""
+    from bot.config import load_settings
+
+    return Path(load_settings().models_dir)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ def test_the_command_tree_is_complete():
         "reid export",
         "dataset build",
         "models prepare",
+        "doctor",
     }
     assert expected <= names, sorted(expected - names)
 

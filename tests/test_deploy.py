@@ -62,8 +62,10 @@ def test_bot_environment_is_understood_by_settings(compose_config, monkeypatch, 
     monkeypatch.setenv("PETMATCH_VK__TOKEN_FILE", str(token_file))
     settings = load_settings()
     assert settings.database_url.startswith("postgresql+psycopg2://")
-    assert settings.vk.token is not None
-    assert settings.vk.token.get_secret_value() == "secret-token-value"
+    assert settings.home == Path("/data")
+    from bot.vk.credentials import read_credential  # token files are read when needed
+
+    assert read_credential(settings.vk).secret.get_secret_value() == "secret-token-value"
     assert "secret-token-value" not in repr(settings)
 
 

@@ -7,6 +7,7 @@ import typer
 
 from bot.cli import (
     db_cmd,
+    doctor_cmd,
     fakevk_cmd,
     groups_cmd,
     match_cmd,
@@ -34,6 +35,13 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     log_level: str = typer.Option(None, help="Override the log level (DEBUG, INFO, …)."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=doctor_cmd.show_version,
+        is_eager=True,
+        help="Show the version and the data root, then exit.",
+    ),
 ) -> None:
     settings = load_settings()
     ctx.obj = settings
@@ -42,6 +50,7 @@ def _root(
 
 for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, train_cmd, match_cmd):
     _module.register(app)
+doctor_cmd.register(app)
 
 
 def main() -> None:

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from bot.cli._context import fail
+
+if TYPE_CHECKING:
+    from bot.fakevk import FakeVkServer
+
+
+#: Made-up credentials of the fake only: the app's service key and an admin's user token.
+DEMO_SERVICE_KEY = "fake-vk-service-key-0123456789"
+DEMO_ADMIN_TOKEN = "fake-vk-admin-token-0123456789"
+DEMO_BOT_GROUP = 1009
+
+
+def _seed_bot_community(server: FakeVkServer) -> None:
+    """The bot's own community, the app's service key and a token of that community's admin."""
+    server.add_group(DEMO_BOT_GROUP, "petmatch_bot_demo", "Бот-потеряшка (демо)")
+    server.add_token(DEMO_SERVICE_KEY, "service")
+    server.add_token(DEMO_ADMIN_TOKEN, "user", admin_of=[DEMO_BOT_GROUP])
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +51,7 @@ def fake_vk(
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
     if seed_demo:
         seed(server)
+        _seed_bot_community(server)
     typer.echo(f"fake VK API at {server.api_url}")
     typer.echo(f"token: {server.token}")
     typer.echo("point petmatch at it with:")
@@ -43,6 +62,11 @@ def fake_vk(
         typer.echo(
             "demo groups: https://vk.com/poteryashki_demo_msk, https://vk.com/naydenysh_demo_msk"
         )
+        typer.echo("or rehearse the split roles (then try `petmatch doctor`):")
+        typer.echo("  unset PETMATCH_VK__TOKEN")
+        typer.echo(f"  export PETMATCH_VK__READ_TOKEN={DEMO_SERVICE_KEY}")
+        typer.echo(f"  export PETMATCH_VK__COMMENT_TOKEN={DEMO_ADMIN_TOKEN}")
+        typer.echo(f"  export PETMATCH_VK__BOT_GROUP_ID={DEMO_BOT_GROUP}")
     typer.echo("Ctrl-C stops it.")
     try:
         server.serve_forever()

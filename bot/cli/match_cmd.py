@@ -34,7 +34,9 @@ def demo(
     identities: int = typer.Option(12, help="How many identities to take from --photos."),
     species_word: str = typer.Option("собака", help="The animal word in --photos post texts."),
     work_dir: Path = typer.Option(
-        Path("var/demo"), help="Where the demo's database, photos and index go (wiped first)."
+        None,
+        help="Where the demo's database, photos and index go (wiped first); "
+        "default: demo/ in the data root.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
@@ -42,9 +44,12 @@ def demo(
 
     Example: petmatch demo --photos ../shared/data/reid/dogfacenet --identities 20 --json
     """
+    from bot.cli.run_cmd import require_vision
     from bot.demo import builtin_scenario, folder_scenario, run_demo
 
     settings = settings_from(ctx)
+    vision = require_vision(settings)  # a missing model stops here, before anything runs
+    work_dir = work_dir if work_dir is not None else settings.var_dir / "demo"
     scenario = (
         builtin_scenario()
         if photos is None
@@ -52,13 +57,18 @@ def demo(
     )
     say = None if as_json else (lambda message: typer.echo(message, err=True))
     try:
-        summary = run_demo(settings, work_dir=work_dir, posts=scenario, progress=say)
+        summary = run_demo(settings, work_dir=work_dir, posts=scenario, progress=say, vision=vision)
     except FileNotFoundError as exc:
         fail(str(exc))
     if as_json:
         print_json(summary.as_dict())
-        return
-    _print_demo(summary)
+    else:
+        _print_demo(summary)
+    if summary.animals == 0:
+        fail(
+            f"the demo found no animal in {summary.photos} photos: check the models in "
+            f"{settings.models_dir} (`petmatch doctor`)"
+        )
 
 
 def _print_demo(summary: Any) -> None:

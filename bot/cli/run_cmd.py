@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
     from bot.polling import PollReport
+    from bot.vk.credentials import RoleSplitGateway
     from bot.vk.gateway import VkApiGateway
 
 
@@ -25,28 +26,65 @@ def register(app: typer.Typer) -> None:
     app.command("reindex")(reindex)
 
 
-NO_TOKEN = "no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE"
+NO_TOKEN = (
+    "no VK token for reading: set PETMATCH_VK__READ_TOKEN (the VK app's service key) or "
+    "PETMATCH_VK__TOKEN, or their _FILE variants"
+)
 
 
 def has_token(settings: Settings) -> bool:
-    """Whether a non-empty VK token is configured."""
-    token = settings.vk.token
-    return token is not None and bool(token.get_secret_value().strip())
+    """Whether a VK token for reading is configured (its file is not read here)."""
+    from bot.vk.credentials import CredentialError, read_credential
 
-
-def build_gateway(settings: Settings) -> VkApiGateway:
-    """The VK adapter, or one clear line when there is no token."""
-    from bot.vk.errors import TokenError
-    from bot.vk.gateway import VkApiGateway
-
-    if not has_token(settings):
-        fail(NO_TOKEN)
     try:
-        return VkApiGateway(settings.vk)
+        read_credential(settings.vk)
+    except CredentialError:
+        return False
+    return True
+
+
+def require_reader(settings: Settings) -> None:
+    """One line naming the variable when nothing can read VK (or its file is unreadable)."""
+    from bot.vk.credentials import CredentialError, read_credential
+
+    try:
+        read_credential(settings.vk)
+    except CredentialError as exc:
+        fail(str(exc))
+
+
+def say_vk_features(settings: Settings) -> None:
+    """The start-up line: which VK features the configured credentials allow."""
+    import logging
+
+    from bot.vk.credentials import describe_credentials
+
+    line, degraded = describe_credentials(settings.vk)
+    logging.getLogger("petmatch.vk").log(logging.WARNING if degraded else logging.INFO, line)
+
+
+def build_gateway(settings: Settings) -> VkApiGateway | RoleSplitGateway:
+    """The VK gateway (the reader and, when configured apart, the commenter), or one clear
+    line when no token can read."""
+    from bot.vk.credentials import open_vk_gateway
+    from bot.vk.errors import TokenError
+
+    try:
+        return open_vk_gateway(settings.vk)
     except TokenError as exc:
         fail(str(exc))
-    except OSError as exc:  # an unreadable token file
-        fail(f"cannot read the VK token file: {exc.strerror or exc}")
+
+
+def require_vision(settings: Settings) -> Any:
+    """The vision models (segmenter, embedder, calibration), or one line and exit 1 when a
+    model file is missing: before anything is polled."""
+    from bot.pipeline import build_vision
+
+    try:
+        return build_vision(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"{message} (data root {settings.home})")
 
 
 def record_calls(engine: Engine, gateway: Any) -> None:
@@ -85,6 +123,9 @@ def poll(
 
     settings = settings_from(ctx)
     engine = open_migrated(settings)
+    require_reader(settings)
+    vision = require_vision(settings) if process else None
+    say_vk_features(settings)
     try:
         with storage.instance_lock(engine, lock_dir=settings.var_dir):
             gateway = build_gateway(settings)
@@ -108,7 +149,7 @@ def poll(
                     )
                 processed = None
                 if process and not report.token_error:
-                    processed = _process(settings, engine, gateway, dry_run, console)
+                    processed = _process(settings, engine, gateway, dry_run, console, vision)
             finally:
                 gateway.close()
     except storage.AlreadyRunningError as exc:
@@ -128,7 +169,9 @@ def poll(
         fail(report.token_error, code=2)
 
 
-def _process(settings: Settings, engine: Engine, gateway: Any, dry_run: bool, console: Any) -> Any:
+def _process(
+    settings: Settings, engine: Engine, gateway: Any, dry_run: bool, console: Any, vision: Any
+) -> Any:
     """Run the pending posts through the pipeline with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -136,7 +179,7 @@ def _process(settings: Settings, engine: Engine, gateway: Any, dry_run: bool, co
     from bot.pipeline import Pipeline
 
     sessions = storage.session_factory(engine)
-    pipeline = Pipeline(settings, sessions, gateway, dry_run=dry_run or None)
+    pipeline = Pipeline(settings, sessions, gateway, vision=vision, dry_run=dry_run or None)
     with storage.session_scope(sessions) as session:
         total = len(storage.pending_posts(session, limit=1_000_000))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -195,18 +238,21 @@ def run(ctx: typer.Context) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bot.cli.db_cmd import open_migrated
     from bot.scheduler import run_scheduler
     from bot.storage import AlreadyRunningError, DatabaseNotMigratedError
     from bot.vk.errors import TokenError
 
     settings = settings_from(ctx)
-    if not has_token(settings):
-        fail(NO_TOKEN)
+    open_migrated(settings).dispose()  # the first thing to fix, when it needs fixing
+    require_reader(settings)
+    vision = require_vision(settings)
+    say_vk_features(settings)
 
     def stages(sessions: Any, gateway: Any) -> Any:
         from bot.pipeline import Pipeline
 
-        return Pipeline(settings, sessions, gateway)
+        return Pipeline(settings, sessions, gateway, vision=vision)
 
     try:
         run_scheduler(settings, stages=stages)

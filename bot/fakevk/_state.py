@@ -15,6 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.fakevk._tokens import (
+    ApiFailure,
+    FakeToken,
+    TokenKind,
+    access_failure,
+    comment_author,
+    token_methods,
+)
+
 __all__ = ["DEFAULT_TOKEN", "ERROR_MESSAGES", "OFFSITE_PHOTO_URL", "FakeVk", "Fault", "Response"]
 
 DEFAULT_TOKEN = "fake-vk-token-0123456789abcdef"
@@ -155,10 +164,68 @@ class FakeVk:
         self._faults: list[Fault] = []
         self._next_photo_id = 456239000
         self._next_comment_id = 1
+        self._tokens: dict[str, FakeToken] = {}
 
     @property
     def state(self) -> FakeVk:
         return self
+
+    # ---- tokens (see bot/fakevk/README.md) ----------------------------------------------
+
+    def add_token(
+        self,
+        value: str,
+        kind: TokenKind | str = TokenKind.USER,
+        *,
+        user_id: int | None = None,
+        group_id: int | None = None,
+        rights: Sequence[str] | None = None,
+        admin_of: Sequence[int] = (),
+        dead: bool = False,
+    ) -> FakeToken:
+        """Make the fake accept `value` as a user token, the app's service key or a community
+        key. A user token gets `wall` and `offline` unless `rights` says otherwise; a
+        community key gets `manage`."""
+        kind = TokenKind(kind)
+        if rights is None:
+            rights = {
+                TokenKind.USER: ("wall", "offline"),
+                TokenKind.SERVICE: (),
+                TokenKind.COMMUNITY: ("manage",),
+            }[kind]
+        if kind is TokenKind.COMMUNITY and group_id is None:
+            raise ValueError("a community key needs group_id")
+        token = FakeToken(
+            value,
+            kind,
+            user_id=user_id if user_id is not None else (100 + len(self._tokens)),
+            group_id=abs(group_id) if group_id is not None else None,
+            rights=frozenset(rights),
+            admin_of=frozenset(abs(g) for g in admin_of),
+            dead=dead,
+        )
+        with self._lock:
+            self._tokens[value] = token
+        return token
+
+    def kill_token(self, value: str) -> None:
+        """The token stops working (error 5 from now on)."""
+        with self._lock:
+            self.token_for(value)  # the main token becomes an explicit entry first
+            self._tokens[value].dead = True
+
+    def token_for(self, value: str | None) -> FakeToken | None:
+        """The live token with this value, or None (VK answers error 5). `self.token` is a
+        user token with the `wall` right whose comments come from `bot_user_id`."""
+        if not value:
+            return None
+        with self._lock:
+            token = self._tokens.get(value)
+            if token is None and value == self.token:
+                token = self._tokens[value] = FakeToken(
+                    value, TokenKind.USER, user_id=self.bot_user_id, rights=frozenset({"wall"})
+                )
+        return None if token is None or token.dead else token
 
     # ---- building the world -----------------------------------------------------------
 
@@ -302,7 +369,8 @@ class FakeVk:
             transport = self._transport_fault(fault, method, params)
             if transport is not None:
                 return transport
-        if params.get("access_token") != self.token:
+        token = self.token_for(params.get("access_token"))
+        if token is None:
             return self._error(5, method, params)
         if not params.get("v"):
             return self._error(8, method, params)
@@ -313,8 +381,11 @@ class FakeVk:
             return self._error(3, method, params, "Unknown method passed")
         with self._lock:
             try:
+                denied = access_failure(token, method, params)
+                if denied is not None:
+                    raise denied
                 result = handler(self, params)
-            except _VkFailure as failure:
+            except (_VkFailure, ApiFailure) as failure:
                 return self._error(failure.code, method, params, failure.message)
             except (KeyError, ValueError):
                 return self._error(100, method, params)
@@ -775,9 +846,9 @@ def _m_create_comment(vk: FakeVk, params: Mapping[str, str]) -> Any:
     group = vk._groups[-post.owner_id]
     if not group.links_allowed and _LINK.search(message):
         raise _VkFailure(222)
-    comment = vk._record_comment(
-        post.owner_id, post.id, message, vk.bot_user_id, guid, created=True
-    )
+    author = vk.token_for(params.get("access_token"))
+    from_id = vk.bot_user_id if author is None else comment_author(author, params, vk.bot_user_id)
+    comment = vk._record_comment(post.owner_id, post.id, message, from_id, guid, created=True)
     return {"comment_id": comment.id, "parents_stack": []}
 
 
@@ -789,3 +860,4 @@ _HANDLERS = {
     "wall.getComments": _m_get_comments,
     "wall.createComment": _m_create_comment,
 }
+_HANDLERS.update(token_methods(_m_groups_get_by_id))

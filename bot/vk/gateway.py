@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import requests
 import vk_api
 from jconfig.memory import MemoryConfig
+from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from vk_api.exceptions import CAPTCHA_ERROR_CODE
 
@@ -57,6 +58,7 @@ _CODE_TO_ERROR: dict[int, type[VkError]] = {
     5: TokenError,
     17: TokenError,
     27: TokenError,
+    28: TokenError,
     9: CaptchaError,
     14: CaptchaError,
     15: GroupAccessError,
@@ -75,6 +77,9 @@ _CODE_TO_ERROR: dict[int, type[VkError]] = {
     223: CommentRejectedError,
     222: LinkRejectedError,
 }
+
+#: What a role-bound gateway refuses: the reader never comments, the commenter never polls.
+_REFUSED_BY_ROLE = {"read": {"wall.createComment"}, "comment": {"wall.get", "execute"}}
 
 _USER_AGENT = "petmatch/0.1 (+https://github.com/petmatch)"
 _MAX_REDIRECTS = 3
@@ -160,11 +165,19 @@ class VkApiGateway:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         today: Callable[[], date] | None = None,
+        token: SecretStr | None = None,
+        from_group: int | None = None,
+        role: str | None = None,
     ):
-        if settings.token is None:
-            raise TokenError("no VK token: set PETMATCH_VK__TOKEN or PETMATCH_VK__TOKEN_FILE")
+        if token is None:
+            from bot.vk.credentials import read_credential
+
+            token = read_credential(settings).secret
         self._settings = settings
-        self._token = settings.token.get_secret_value()
+        self._token = token.get_secret_value()
+        # Comments go out as this community (`from_group`); None: as the token's owner.
+        self.from_group = from_group
+        self._role = role
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._today = today or (lambda: datetime.now(UTC).date())
@@ -192,7 +205,8 @@ class VkApiGateway:
         self.calls_today: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"VkApiGateway(api_url={self._settings.api_url!r})"
+        role = f", role={self._role!r}" if self._role else ""
+        return f"VkApiGateway(api_url={self._settings.api_url!r}{role})"
 
     def close(self) -> None:
         """Close the HTTP session if the gateway created it."""
@@ -301,10 +315,15 @@ class VkApiGateway:
 
     def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
         """`wall.createComment`; `guid` makes a retried call return the same comment."""
-        response = self._call(
-            "wall.createComment",
-            {"owner_id": owner_id, "post_id": post_id, "message": message, "guid": guid},
-        )
+        params: dict[str, Any] = {
+            "owner_id": owner_id,
+            "post_id": post_id,
+            "message": message,
+            "guid": guid,
+        }
+        if self.from_group is not None:
+            params["from_group"] = self.from_group
+        response = self._call("wall.createComment", params)
         try:
             return int(response["comment_id"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -336,6 +355,11 @@ class VkApiGateway:
                 self._sleep(delay)
                 attempt += 1
 
+    def call_method(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Any API method, with the same limits, retries and error translation (for checks
+        such as `petmatch doctor`)."""
+        return self._call(method, dict(params or {}))
+
     # ---- internals --------------------------------------------------------------------
 
     def _count(self, method: str, nested_wall_gets: int) -> None:
@@ -363,6 +387,8 @@ class VkApiGateway:
         nested_wall_gets: int = 0,
     ) -> Any:
         """One API method with rate limiting, bounded retries and error translation."""
+        if self._role is not None and method in _REFUSED_BY_ROLE.get(self._role, ()):
+            raise VkBugError(f"{method}: the {self._role} token never calls it", method=method)
         attempt = 0
         while True:
             self._limiter.wait()
@@ -405,19 +431,23 @@ class VkApiGateway:
         values = getattr(exc, "values", None)
         if isinstance(values, dict) and "access_token" in values:
             exc.values = {**values, "access_token": "***"}  # type: ignore[attr-defined]
+        if isinstance(values, dict) and "token" in values:  # secure.checkToken's argument
+            exc.values = {**exc.values, "token": "***"}  # type: ignore[attr-defined]
         error = getattr(exc, "error", None)
         if isinstance(error, dict):
             params = error.get("request_params")
             if isinstance(params, list):
                 error["request_params"] = [
                     {**p, "value": "***"}
-                    if isinstance(p, dict) and p.get("key") == "access_token"
+                    if isinstance(p, dict) and p.get("key") in ("access_token", "token")
                     else p
                     for p in params
                 ]
         kwargs = getattr(exc, "kwargs", None)
         if isinstance(kwargs, dict) and isinstance(kwargs.get("values"), dict):
             kwargs["values"] = {**kwargs["values"], "access_token": "***"}
+            if "token" in kwargs["values"]:
+                kwargs["values"]["token"] = "***"
         response = getattr(exc, "response", None)
         request = getattr(response, "request", None)
         if request is not None and getattr(request, "body", None):

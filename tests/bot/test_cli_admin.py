@@ -140,7 +140,7 @@ def test_dead_token_is_one_line(migrated: Cli, fake_vk: FakeVkServer) -> None:
     fake_vk.add_group(101, "poteryashki_msk", "Потеряшки")
     assert migrated("groups", "add", "poteryashki_msk").exit_code == 0
     wrong = "definitely-not-the-token"
-    for command in (["groups", "add", "club101"], ["poll"]):
+    for command in (["groups", "add", "club101"], ["poll", "--no-process"]):
         line = one_error_line(migrated(*command, PETMATCH_VK__TOKEN=wrong))
         assert "token is dead or wrong" in line and wrong not in line
 
@@ -171,11 +171,11 @@ def test_poll_prints_a_summary_and_json_without_the_token(
     fake_vk.add_group(101, "poteryashki_msk", "Потеряшки")
     fake_vk.add_post(101, text="Пропал кот", photos=[jpeg(1), jpeg(2)])
     assert migrated("groups", "add", "poteryashki_msk").exit_code == 0
-    text = migrated("poll")
+    text = migrated("poll", "--no-process")
     assert text.exit_code == 0, text.output
     assert "1 new" in text.stdout and "2 stored" in text.stdout
     fake_vk.add_post(101, text="Найдена собака", photos=[jpeg(3)])
-    as_json = migrated("poll", "--json")
+    as_json = migrated("poll", "--json", "--no-process")
     report = json.loads(as_json.stdout)
     assert report["new_posts"] == 1 and report["photos_stored"] == 1 and report["ok"]
     assert report["vk_calls"] == {"execute": 1, "wall.get": 1}
@@ -188,7 +188,7 @@ def test_poll_refuses_while_another_instance_runs(migrated: Cli, cli_env) -> Non
     engine = storage.open_database(cli_env["PETMATCH_DATABASE_URL"])
     try:
         with storage.instance_lock(engine, lock_dir=Path(cli_env["PETMATCH_VAR_DIR"])):
-            assert "already working" in one_error_line(migrated("poll"))
+            assert "already working" in one_error_line(migrated("poll", "--no-process"))
     finally:
         engine.dispose()
 
@@ -202,3 +202,15 @@ def test_reindex_rebuilds_the_index(migrated: Cli, exported_models_dir: Path) ->
 
 def test_reindex_without_models_is_one_clear_line(migrated: Cli) -> None:
     assert "petmatch models prepare" in one_error_line(migrated("reindex"))
+
+
+@pytest.mark.parametrize("command", [["poll"], ["run"], ["demo"]])
+def test_a_missing_model_stops_the_command_before_anything_is_polled(
+    migrated: Cli, fake_vk: FakeVkServer, command: list[str]
+) -> None:
+    fake_vk.add_group(101, "poteryashki_msk", "Потеряшки")
+    assert migrated("groups", "add", "poteryashki_msk").exit_code == 0
+    before = sum(fake_vk.calls.values())
+    line = one_error_line(migrated(*command))
+    assert "is missing" in line and "petmatch models prepare" in line
+    assert sum(fake_vk.calls.values()) == before  # nothing was polled

@@ -36,7 +36,9 @@ def slow_vk() -> Iterator[FakeVkServer]:
 
 
 @pytest.fixture
-def env(slow_vk: FakeVkServer, database_url: str, tmp_path: Path) -> dict[str, str]:
+def env(
+    slow_vk: FakeVkServer, database_url: str, tmp_path: Path, exported_models_dir: Path
+) -> dict[str, str]:
     values = {
         k: v for k, v in os.environ.items() if not k.startswith("PETMATCH_")
     }
@@ -44,6 +46,8 @@ def env(slow_vk: FakeVkServer, database_url: str, tmp_path: Path) -> dict[str, s
         {
             "PETMATCH_DATABASE_URL": database_url,
             "PETMATCH_VAR_DIR": str(tmp_path / "var"),
+            # `run` stops at once without the models it needs
+            "PETMATCH_MODELS_DIR": str(exported_models_dir),
             "PETMATCH_VK__API_URL": slow_vk.api_url,
             "PETMATCH_VK__TOKEN": slow_vk.token,
             "PETMATCH_VK__PHOTO_HOSTS": '["127.0.0.1"]',

@@ -35,7 +35,7 @@ from tests.bot._fake_vision import (
     pipeline_settings,
     poster_jpeg,
 )
-from tests.bot.fakevk_fixtures import open_gateway
+from tests.bot.fakevk_fixtures import make_vk_settings, open_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -357,3 +357,82 @@ def test_comment_text_cannot_be_injected_from_post_text(
     with storage.session_scope(sessions) as session:
         (row,) = store.list_comments(session)
     assert row.text == text
+
+
+# ---- the read and comment tokens (issue 15) ------------------------------------------------
+
+READ_SECRET = "svc.SECRET-petmatch-read-key-91c2e0"
+COMMENT_SECRET = "vk1.a.SECRET-petmatch-comment-4d7f1a"
+BOT = 703
+
+
+def _leaks_any(text: str) -> bool:
+    return any(s in text or s[6:26] in text for s in (SECRET, READ_SECRET, COMMENT_SECRET))
+
+
+def test_read_and_comment_tokens_never_leak(
+    vk: RecordingVk, database_url: str, tmp_path: Path
+) -> None:
+    """Both credentials, one from a file, through the CLI (doctor included) and the split
+    gateway's failures, with VK echoing every parameter back: neither appears anywhere."""
+    vk.add_token(READ_SECRET, "service")
+    vk.add_token(COMMENT_SECRET, "user", admin_of=[BOT])
+    vk.add_group(BOT, "petmatch_bot", "Бот")
+    vk.add_group(LOST, "lost_msk", "Потеряшки")
+    vk.add_post(LOST, text="Пропала собака, Москва", photos=[animal_jpeg("ryzhik")])
+    secret_file = tmp_path / "read_token"
+    secret_file.write_text(READ_SECRET + "\n")
+    env = _cli_env(vk, database_url, tmp_path)
+    del env["PETMATCH_VK__TOKEN"]
+    env.update(
+        {
+            "PETMATCH_VK__READ_TOKEN_FILE": str(secret_file),
+            "PETMATCH_VK__COMMENT_TOKEN": COMMENT_SECRET,
+            "PETMATCH_VK__BOT_GROUP_ID": str(BOT),
+        }
+    )
+    outputs = [_petmatch(env, "groups", "add", "lost_msk", "--comments")]
+    outputs.append(_petmatch(env, "poll", "--json", "--no-process"))
+    vk.inject_fault("secure.checkToken", 15)
+    outputs.append(_petmatch(env, "doctor", "--json"))
+    outputs.append(_petmatch(env, "doctor"))
+    vk.inject_fault("execute", 5)
+    outputs.append(_petmatch(env, "poll", "--no-process"))
+    assert outputs[0].returncode == 0 and outputs[1].returncode == 0, outputs[1].stderr
+    assert b"token app" in outputs[2].stdout and outputs[4].returncode != 0
+    for result in outputs:
+        for stream in (result.stdout, result.stderr):
+            assert not _leaks_any(stream.decode("utf-8", "replace")), result.args
+
+    from bot.config import load_settings
+    from bot.vk.credentials import open_vk_gateway
+
+    errors: list[BaseException] = []
+    settings = load_settings(
+        vk=make_vk_settings(
+            vk,
+            token=None,
+            read_token_file=secret_file,
+            comment_token=COMMENT_SECRET,
+            bot_group_id=BOT,
+        )
+    )
+    with open_vk_gateway(settings.vk) as gateway:
+        for method, call in (
+            ("wall.createComment", lambda: gateway.create_comment(-LOST, 1, "т", guid="g")),
+            (
+                "secure.checkToken",
+                lambda: gateway.reader.call_method("secure.checkToken", {"token": COMMENT_SECRET}),
+            ),
+        ):
+            vk.inject_fault(method, 100)
+            with pytest.raises(Exception) as caught:
+                call()
+            errors.append(caught.value)
+        texts = [repr(gateway), repr(settings), str(settings.vk)]
+    for error in errors:
+        texts.append("".join(traceback.format_exception(error)))
+        cause = error.__cause__
+        texts.append(repr(cause) + str(getattr(cause, "error", "")))
+    assert any("VK error 100" in t for t in texts)
+    assert [t[:300] for t in texts if _leaks_any(t)] == []
