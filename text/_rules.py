@@ -100,6 +100,9 @@ _W = r"(?:[\w]+ )"  # one word and its space (never crosses a "|" sentence break
 _PET = r"(?:собака|собачка|кот|кошка|кошечка|котик|пес|песик|щенок|котенок|питомец)"
 
 LOST, FOUND, RESOLVED, OTHER = PostKind.LOST, PostKind.FOUND, PostKind.RESOLVED, PostKind.OTHER
+# "если хозяин не найдётся" ("найдётся" reads `найтись_fut`, see _morph)
+_IF_NO_OWNER = (r"\bесли (?:\w+ ){0,3}не (?:\w+ )?(?:найтись|объявиться|отозваться|"
+                r"откликнуться)(?:_fut)?\b")
 
 KIND_RULES: tuple[Rule, ...] = (
     # --- lost -------------------------------------------------------------------------
@@ -217,7 +220,7 @@ KIND_RULES: tuple[Rule, ...] = (
           "pet911:rl1075717 «окликается на имя Мила»"),
     # Tokens split "1,5 года" and "7-8 месяцев" alike: "N 5" reads as a decimal, other pairs
     # as a range (an estimate: the finder's voice).
-    _rule("lost.exact_age", LOST, 1.5, "surface",
+    _rule("lost.exact_age", LOST, 1.25, "surface",
           r"(?<!около )(?<!примерно )(?<!на вид )(?<!вид )(?<!где то )(?<!\d )"
           r"\b(?:\d+ 5|\d+) (?:лет|года?|годик\w*|мес\w*)\b",
           "pet911:rl1085794 «1,5 года»; pet911:rl1073545 «11 лет»; pet911:rl1087614 «(9мес)»"),
@@ -328,7 +331,7 @@ KIND_RULES: tuple[Rule, ...] = (
           "pet911:rf1082752 «Никто не терял своего питомца?»; pet911:rf1083980 «рядом не было "
           "хозяев»; pet911:rf1085048 «Может кто ищет своего друга»; pet911:rf1082475 «хозяин, "
           "найдись!»"),
-    _rule("found.estimate", FOUND, 1.5, "lemma",
+    _rule("found.estimate", FOUND, 1.25, "lemma",
           r"\b(?:молодой|взрослый|пожилой|молоденький|подросток)\b",
           "pet911:rf1083878 «Молодой.»; pet911:rf1086112 «Пожилой кобель»"),
     _rule("found.observed", FOUND, 0.75, "lemma",
@@ -375,9 +378,19 @@ KIND_RULES: tuple[Rule, ...] = (
     # --- other ------------------------------------------------------------------------
     _rule("other.give_away", OTHER, 3.0, "lemma",
           rf"\b(?:отдать|отдавать) {_W}{{0,4}}(?:в (?:добрый|хороший) рука|даром|бесплатно)\b|"
-          r"\b(?:пристроить|пристраивать|пристройство)\b|(?<!с )\bпристрой\b|"
+          r"(?<!с )\b(?:пристроить|пристраивать|пристройство|пристрой)\b|"
           r"\bискать (?:\w+ )?(?:дом|семья|мама)\b",
-          "written here: «Отдам котят в добрые руки, к лотку приучены»"),
+          "written here: «Отдам котят в добрые руки, к лотку приучены»; pet911:rl1083423 «Прыгнул "
+          "с пристроя» (an annex, not an adoption)"),
+    # Adoption as the finder's fallback is still a found post: "пристроим" only if no owner
+    # turns up. The negative cancels the adoption rules' weight.
+    _rule("found.adopt_fallback", FOUND, 2.0, "lemma",
+          _IF_NO_OWNER,
+          "written here: «Нашли кошку у подъезда. Если хозяин не найдётся, пристроим в добрые "
+          "руки»"),
+    _rule("other.adopt_fallback", OTHER, -6.0, "lemma",
+          _IF_NO_OWNER,
+          "written here: «Если хозяева не объявятся, будем пристраивать»"),
     _rule("other.good_hands", OTHER, 2.0, "lemma", r"\bв (?:добрый|хороший|надежный) рука\b",
           "poiskzoo:157340 «Ищем хозяина или нового владельца в добрые руки»"),
     _rule("other.sale", OTHER, 4.0, "lemma",
