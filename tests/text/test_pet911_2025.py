@@ -121,6 +121,9 @@ def test_breeds_name_the_species(word: str, species: str) -> None:
     ("Окрас чепрачный, уши висячие", "dog"),
     ("Тявкает, ходит на поводке", "dog"),
     ("Персидский колор пойнт", "cat"),
+    ("Рыжий, шерсть на лбу в виде буквы М", "cat"),
+    ("Серо-бежевый, 13 лет, 15 кг", "dog"),
+    ("Крупный, 20кг", "dog"),
 ])
 def test_implied_species(text: str, species: str) -> None:
     label = classify_post(text)
@@ -150,6 +153,11 @@ def test_an_animal_it_fears_or_chases_is_not_the_one_described(text: str, specie
 def test_second_pass_voices(text: str, kind: str) -> None:
     label = classify_post(text)
     assert label.kind == PostKind(kind), label.evidence_for("kind")
+
+
+def test_a_cat_weight_implies_nothing() -> None:
+    assert classify_post("Большой, весит 7 кг, боится всего").species.value == "unknown"
+    assert classify_post("Мэй Кун, вес 11 кг").species.value == "cat"
 
 
 def test_an_owner_telling_a_habit_is_not_a_finder_waiting() -> None:
