@@ -16,6 +16,7 @@ from text._rules import (
     ANIMAL_WORDS,
     IMPLIED_SPECIES,
     KIND_RULES,
+    NOT_THE_SUBJECT,
     SPECIES_PAIRS,
     SPECIES_WORDS,
     Rule,
@@ -127,6 +128,27 @@ def _confidence(score: float, positive: float) -> float:
     return round(min(1.0, max(0.0, confidence)), 3)
 
 
+def _not_the_subject(tokens: list[Token], lemmas: list[str], i: int) -> bool:
+    """Whether the animal word at `i` follows "боится", "лает на"… in its sentence (up to
+    three words back): another animal, not the one the post describes."""
+    return any(lemmas[j] in NOT_THE_SUBJECT and tokens[j].segment == tokens[i].segment
+               for j in range(max(0, i - 3), i))
+
+
+# No house cat weighs this much (a large Maine Coon, pet911:rl1083429, is 11 kg): "15 кг"
+# is a dog (pet911:rl1077199 «13 лет, 15 кг»).
+_DOG_KG = 13
+
+
+def _heavy(tokens: list[Token], lemmas: list[str], i: int) -> bool:
+    """Whether the token at `i` is "кг" after a weight only a dog has (or "20кг" in one)."""
+    text = tokens[i].text
+    if text.endswith("кг") and text[:-2].isdigit():
+        return int(text[:-2]) >= _DOG_KG
+    return (lemmas[i] == "кг" and i > 0 and tokens[i - 1].text.isdigit()
+            and int(tokens[i - 1].text) >= _DOG_KG)
+
+
 def _decide_species(
     tokens: list[Token], lemmas: list[str], text: str
 ) -> tuple[PetSpecies, float, list[Evidence]]:
@@ -142,7 +164,9 @@ def _decide_species(
         elif species is None:
             species = IMPLIED_SPECIES.get(lemma) or IMPLIED_SPECIES.get(tokens[i].text)
             rule, weight = "species.implied", 0.5
-        if species is None:
+            if species is None and _heavy(tokens, lemmas, i):
+                species, rule, weight = PetSpecies.DOG, "species.weight", 0.5
+        if species is None or _not_the_subject(tokens, lemmas, i):
             continue
         weight *= _HEAD_BOOST if tokens[i].segment == 0 else 1.0
         scores[species] += weight

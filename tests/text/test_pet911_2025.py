@@ -58,24 +58,24 @@ def measure_part(shared_dir: Path) -> Report:
 
 @pytest.mark.shared
 def test_rules_part(rules_part: Report) -> None:
-    assert rules_part.share_other() <= 0.01, rules_part.misses
-    assert rules_part.share_swapped() <= 0.01, rules_part.misses
-    assert rules_part.recall("lost") >= 0.68 and rules_part.recall("found") >= 0.70
-    assert rules_part.precision("lost") >= 0.98 and rules_part.precision("found") >= 0.95
+    assert rules_part.share_other() <= 0.005, rules_part.misses
+    assert rules_part.share_swapped() <= 0.005, rules_part.misses
+    assert rules_part.recall("lost") >= 0.71 and rules_part.recall("found") >= 0.75
+    assert rules_part.precision("lost") >= 0.99 and rules_part.precision("found") >= 0.99
     assert rules_part.accuracy("city") >= 0.98, rules_part.misses
 
 
 @pytest.mark.shared
 def test_measure_part_blind(measure_part: Report) -> None:
     assert measure_part.n == 305
-    assert measure_part.share_other() <= 0.05
-    assert measure_part.share_swapped() <= 0.035
-    assert measure_part.accuracy("side") >= 0.75
-    assert measure_part.share_unknown() <= 0.20
-    assert measure_part.side_recall("lost") >= 0.80
-    assert measure_part.side_recall("found") >= 0.55
-    assert measure_part.accuracy("species") >= 0.88
-    assert measure_part.accuracy("city") >= 0.95
+    assert measure_part.share_other() <= 0.01
+    assert measure_part.share_swapped() <= 0.03
+    assert measure_part.accuracy("side") >= 0.76
+    assert measure_part.share_unknown() <= 0.21
+    assert measure_part.side_recall("lost") >= 0.82
+    assert measure_part.side_recall("found") >= 0.59
+    assert measure_part.accuracy("species") >= 0.91
+    assert measure_part.accuracy("city") >= 0.99
 
 
 # Posts quoted in issue 12 that came out `other` before (from the 1,506 posts it measured).
@@ -117,11 +117,53 @@ def test_breeds_name_the_species(word: str, species: str) -> None:
     ("Рыжий, лает на чужих, сорвался с поводка", "dog"),
     ("Вылетел из клетки, перышки зелёные", "other"),
     ("Пропал британец, золотая шиншилла", "cat"),
+    ("Очень разговорчивый, на хвосте кисточка", "cat"),
+    ("Окрас чепрачный, уши висячие", "dog"),
+    ("Тявкает, ходит на поводке", "dog"),
+    ("Персидский колор пойнт", "cat"),
+    ("Рыжий, шерсть на лбу в виде буквы М", "cat"),
+    ("Серо-бежевый, 13 лет, 15 кг", "dog"),
+    ("Крупный, 20кг", "dog"),
 ])
 def test_implied_species(text: str, species: str) -> None:
     label = classify_post(text)
     assert label.species.value == species
     assert label.evidence_for("species")
+
+
+@pytest.mark.parametrize(("text", "species"), [
+    ("Рыжий, лает на кошек", "dog"),
+    ("Кошка, боится собак", "cat"),
+    ("Серый кот, ладит с собаками", "cat"),
+    ("Боится людей. Собака рыжая", "dog"),
+    ("Отстегнулся ошейник, побежала за другой собакой", "dog"),
+])
+def test_an_animal_it_fears_or_chases_is_not_the_one_described(text: str, species: str) -> None:
+    assert classify_post(text).species.value == species
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("Крутится у подъезда рыжий кот", "found"),
+    ("Увязалась за нами собака", "found"),
+    ("Собака найдена, ищем хозяина", "found"),
+    ("Рыжий кот, сидит у подъезда. Если хозяева не объявятся, будем пристраивать", "found"),
+    ("Кот, кастрирован, чипирован, кончик хвоста белый", "lost"),
+    ("Кот не выходил на улицу ни разу, пугливый", "lost"),
+])
+def test_second_pass_voices(text: str, kind: str) -> None:
+    label = classify_post(text)
+    assert label.kind == PostKind(kind), label.evidence_for("kind")
+
+
+def test_a_cat_weight_implies_nothing() -> None:
+    assert classify_post("Большой, весит 7 кг, боится всего").species.value == "unknown"
+    assert classify_post("Мэй Кун, вес 11 кг").species.value == "cat"
+
+
+def test_an_owner_telling_a_habit_is_not_a_finder_waiting() -> None:
+    label = classify_post("Сам ходит гулять через окно и ждёт хозяина под дверью")
+    assert "found.wait_owner" not in {e.rule for e in label.evidence_for("kind")}
+    assert label.kind is not PostKind.FOUND
 
 
 def test_a_description_without_a_side_is_unknown_not_other() -> None:
