@@ -79,7 +79,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.trickle_seconds:
+            self._trickle(response)
+            return
         self.wfile.write(response.body)
+
+    def _trickle(self, response: Response) -> None:
+        """One byte, a pause, one byte...: every read succeeds, none ever finishes the body."""
+        for offset in range(len(response.body)):
+            self.wfile.write(response.body[offset : offset + 1])
+            self.wfile.flush()
+            time.sleep(response.trickle_seconds)
 
 
 class FakeVkServer(FakeVk):

@@ -147,12 +147,10 @@ def parse_group(group: Mapping[str, Any]) -> GroupInfo:
         ) from exc
 
 
-def parse_comments(response: Any) -> list[VkComment]:
-    """The `response` of `wall.getComments`."""
+def parse_comments(response: Any, *, method: str = "wall.getComments") -> list[VkComment]:
+    """The `response` of `wall.getComments` (or of the gateway's comment-paging `execute`)."""
     if not isinstance(response, Mapping) or not isinstance(response.get("items"), list):
-        raise MalformedResponseError(
-            "wall.getComments: expected {count, items}", method="wall.getComments"
-        )
+        raise MalformedResponseError(f"{method}: expected {{count, items}}", method=method)
     comments = []
     for item in response["items"]:
         if not isinstance(item, Mapping) or item.get("deleted"):
@@ -166,8 +164,6 @@ def parse_comments(response: Any) -> list[VkComment]:
                     date=unix_to_utc(item.get("date", 0)),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedResponseError(
-                f"wall.getComments: unexpected comment shape ({exc})", method="wall.getComments"
-            ) from exc
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            continue  # one unreadable comment must not hide the others
     return comments

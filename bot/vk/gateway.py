@@ -43,7 +43,14 @@ from bot.vk.errors import (
 )
 from bot.vk.models import GroupInfo, VkComment, WallPage, WallRequest
 
-__all__ = ["VK_METHOD_URL", "VkApiGateway", "error_for_code", "wall_get_code"]
+__all__ = [
+    "MAX_COMMENT_PAGES",
+    "VK_METHOD_URL",
+    "VkApiGateway",
+    "all_comments_code",
+    "error_for_code",
+    "wall_get_code",
+]
 
 logger = logging.getLogger("petmatch.vk")
 
@@ -96,6 +103,29 @@ def wall_get_code(requests_: Sequence[WallRequest]) -> str:
         for r in requests_
     )
     return f"return [{calls}];"
+
+
+#: `execute` allows 25 API calls: one comment-reading `execute` pages through 2,500 comments.
+MAX_COMMENT_PAGES = 25
+
+
+def all_comments_code(owner_id: int, post_id: int) -> str:
+    """The VKScript that pages through a post's top-level comments in one `execute` call
+    (100 a page, oldest first), in a fixed form the fake VK server parses."""
+    return (
+        f'var q = {{"owner_id": {int(owner_id)}, "post_id": {int(post_id)}, "offset": 0, '
+        f'"count": 100, "sort": "asc"}};\n'
+        "var page = API.wall.getComments(q);\n"
+        "var items = page.items;\n"
+        "var total = page.current_level_count;\n"
+        "var calls = 1;\n"
+        f"while (calls < {MAX_COMMENT_PAGES} && q.offset + 100 < total) {{\n"
+        "  q.offset = q.offset + 100;\n"
+        "  items = items + API.wall.getComments(q).items;\n"
+        "  calls = calls + 1;\n"
+        "}\n"
+        'return {"count": total, "items": items};'
+    )
 
 
 class _ApiAdapter(HTTPAdapter):
@@ -190,6 +220,8 @@ class VkApiGateway:
         self._counter_lock = threading.Lock()
         self.calls_day: date = self._today()
         self.calls_today: Counter[str] = Counter()
+        self._own_user_id: int | None = None
+        self._own_user_checked = False
 
     def __repr__(self) -> str:
         return f"VkApiGateway(api_url={self._settings.api_url!r})"
@@ -298,6 +330,29 @@ class VkApiGateway:
             if len(page) < 100 or len(comments) >= int(total):
                 break
         return comments
+
+    def read_all_comments(self, owner_id: int, post_id: int) -> list[VkComment]:
+        """Every top-level comment of a post (up to 2,500), oldest first, in ONE `execute`
+        call: the duplicate check before a comment costs one call whatever the thread size."""
+        response = self._call("execute", {"code": all_comments_code(owner_id, post_id)})
+        return parse_comments(response, method="execute(wall.getComments)")
+
+    def own_user_id(self) -> int | None:
+        """The id of the user the token belongs to (`users.get`), asked once; None when the
+        token is not a user's (a service or community key answers no user)."""
+        if not self._own_user_checked:
+            try:
+                users = self._call("users.get", {})
+            except VkError as exc:
+                logger.info("users.get gave no user for the token (%s)", exc)
+                users = None
+            first = users[0] if isinstance(users, list) and users else None
+            try:
+                self._own_user_id = int(first["id"]) if isinstance(first, Mapping) else None
+            except (KeyError, TypeError, ValueError):
+                self._own_user_id = None
+            self._own_user_checked = True
+        return self._own_user_id
 
     def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
         """`wall.createComment`; `guid` makes a retried call return the same comment."""
