@@ -622,7 +622,11 @@ class _VkFailure(Exception):
 def _json_response(payload: Any) -> Response:
     import json
 
-    return Response(200, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    try:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate travels escaped, as "\ud800"
+        body = json.dumps(payload).encode("ascii")
+    return Response(200, body)
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
