@@ -51,6 +51,9 @@ class VkSettings(_Section):
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(40_000_000, gt=0)
     photo_timeout_seconds: float = Field(20.0, gt=0)
+    # Overall limits, send to last byte: per-read timeouts never end a trickling answer.
+    call_deadline_seconds: float = Field(60.0, gt=0)
+    photo_deadline_seconds: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _read_token_file(self) -> VkSettings:

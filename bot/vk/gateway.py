@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from vk_api.exceptions import CAPTCHA_ERROR_CODE
 
 from bot.config import VkSettings
+from bot.vk._deadline import DeadlineExceededError, chunks_within
 from bot.vk._parse import parse_comments, parse_group, parse_wall_page
 from bot.vk._photo import host_allowed, sniff_image_type, url_host
 from bot.vk._refs import parse_group_ref
@@ -129,25 +130,38 @@ def all_comments_code(owner_id: int, post_id: int) -> str:
 
 
 class _ApiAdapter(HTTPAdapter):
-    """Re-routes `https://api.vk.ru/method/...` to the configured API URL and applies a default
-    timeout (vk_api passes none)."""
+    """Re-routes `https://api.vk.ru/method/...` to the configured API URL, applies a default
+    timeout (vk_api passes none) and reads the body against an overall deadline."""
 
-    def __init__(self, api_url: str, timeout: float):
+    def __init__(self, api_url: str, timeout: float, deadline: float | None = None):
         super().__init__()
         self._api_url = api_url if api_url.endswith("/") else api_url + "/"
         self._timeout = timeout
+        self._deadline = deadline
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
         if request.url and request.url.startswith(VK_METHOD_URL):
             request.url = self._api_url + request.url[len(VK_METHOD_URL) :]
-        return super().send(
+        started = time.monotonic()
+        response = super().send(
             request,
-            stream=stream,
+            stream=stream or self._deadline is not None,
             timeout=self._timeout if timeout is None else timeout,
             verify=verify,
             cert=cert,
             proxies=proxies,
         )
+        if stream or self._deadline is None:
+            return response
+        try:
+            body = b"".join(chunks_within(response.raw, deadline=started + self._deadline))
+        except BaseException:
+            response.close()
+            raise
+        response._content = body
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
 
 
 def _refuse_captcha(captcha: Exception) -> None:
@@ -203,7 +217,12 @@ class VkApiGateway:
         self._http = session if session is not None else requests.Session()
         self._http.headers.setdefault("User-Agent", _USER_AGENT)
         self._http.mount(
-            VK_METHOD_URL, _ApiAdapter(settings.api_url, settings.request_timeout_seconds)
+            VK_METHOD_URL,
+            _ApiAdapter(
+                settings.api_url,
+                settings.request_timeout_seconds,
+                settings.call_deadline_seconds,
+            ),
         )
         self._vk = vk_api.VkApi(
             token=self._token,
@@ -499,6 +518,12 @@ class VkApiGateway:
             return MalformedResponseError(
                 f"{method}: the body is not JSON ({type(exc).__name__})", method=method
             )
+        if isinstance(exc, DeadlineExceededError):
+            return TransientVkError(
+                f"{method}: no complete answer within "
+                f"{self._settings.call_deadline_seconds:g}s (deadline)",
+                method=method,
+            )
         if isinstance(exc, requests.Timeout):
             return TransientVkError(f"{method}: timed out", method=method)
         if isinstance(
@@ -534,6 +559,7 @@ class VkApiGateway:
         current = url
         allow = self._settings.photo_hosts
         timeout = self._settings.photo_timeout_seconds
+        deadline = time.monotonic() + self._settings.photo_deadline_seconds
         for _hop in range(_MAX_REDIRECTS + 1):
             host = url_host(current)
             if not host_allowed(host, allow):
@@ -559,10 +585,10 @@ class VkApiGateway:
                     location = response.headers.get("Location", "")
                     current = urljoin(current, location)
                     continue
-                return self._read_photo(response, url)
+                return self._read_photo(response, url, deadline)
         raise PhotoDownloadError("too many redirects", reason="redirect", url=url)
 
-    def _read_photo(self, response: requests.Response, url: str) -> bytes:
+    def _read_photo(self, response: requests.Response, url: str, deadline: float) -> bytes:
         cap = self._settings.max_photo_bytes
         if response.status_code != 200:
             raise PhotoDownloadError(
@@ -585,13 +611,20 @@ class VkApiGateway:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(_CHUNK):
+            for chunk in chunks_within(response.raw, deadline=deadline, chunk_size=_CHUNK):
                 size += len(chunk)
                 if size > cap:
                     raise PhotoDownloadError(
                         f"photo is over the cap of {cap} bytes", reason="too_large", url=url
                     )
                 chunks.append(chunk)
+        except DeadlineExceededError as exc:
+            raise PhotoDownloadError(
+                f"photo did not arrive within {self._settings.photo_deadline_seconds:g}s "
+                "(deadline)",
+                reason="timeout",
+                url=url,
+            ) from exc
         except requests.Timeout as exc:
             raise PhotoDownloadError("photo timed out mid-body", reason="timeout", url=url) from exc
         except requests.RequestException as exc:
