@@ -10,13 +10,15 @@ from bot.cli import (
     fakevk_cmd,
     groups_cmd,
     match_cmd,
+    problems_cmd,
     reid_cmd,
     run_cmd,
     text_cmd,
     train_cmd,
 )
-from bot.cli._context import configure_logging
-from bot.config import load_settings
+from bot.cli._config_errors import describe_config_error, describe_yaml_error
+from bot.cli._context import configure_logging, fail
+from bot.config import Settings, load_settings
 
 app = typer.Typer(
     name="petmatch",
@@ -35,13 +37,30 @@ def _root(
     ctx: typer.Context,
     log_level: str = typer.Option(None, help="Override the log level (DEBUG, INFO, …)."),
 ) -> None:
-    settings = load_settings()
+    settings = _load_settings_or_fail()
     ctx.obj = settings
     configure_logging(log_level or settings.log_level)
 
 
 for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, train_cmd, match_cmd):
     _module.register(app)
+problems_cmd.register(app)
+
+
+def _load_settings_or_fail() -> Settings:
+    """The settings, or one line naming the bad key (never its value) and exit 1."""
+    import yaml
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        fail(describe_config_error(exc))
+    except SettingsError as exc:  # a list or mapping variable that is not JSON
+        fail(f"configuration error: {str(exc).splitlines()[0]}; the value is not shown")
+    except yaml.YAMLError as exc:
+        fail(f"configuration error: {describe_yaml_error(exc)}")
 
 
 def main() -> None:

@@ -247,15 +247,17 @@ def _excerpt_of(value: Any) -> str:
 def parse_group(group: Mapping[str, Any]) -> GroupInfo:
     """One community of `groups.getById`."""
     try:
-        group_id = int(group["id"])
+        group_id = _integer(group["id"], "group id")
+        if group_id <= 0:
+            raise ValueError(f"group id {group_id} is not positive")
         return GroupInfo(
             id=group_id,
-            screen_name=str(group.get("screen_name") or f"club{group_id}"),
-            name=str(group.get("name") or ""),
+            screen_name=clean_text(str(group.get("screen_name") or f"club{group_id}"))[:255],
+            name=clean_text(str(group.get("name") or ""))[:1024],
             is_closed=int(group.get("is_closed") or 0),
             deactivated=group.get("deactivated"),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except _ITEM_ERRORS as exc:
         raise MalformedResponseError(
             f"groups.getById: unexpected group shape ({exc})", method="groups.getById"
         ) from exc
