@@ -643,7 +643,13 @@ def _download_photos(
             for photo, future in zip(chunk, futures, strict=True):
                 if should_stop():
                     break
-                _store_photo(session_factory, settings, photo, future.result(), near, now, stats)
+                try:
+                    _store_photo(
+                        session_factory, settings, photo, future.result(), near, now, stats
+                    )
+                except Exception:  # one photo's surprise (a database hiccup) never ends the cycle
+                    logger.exception("photo %d: storing it failed; retrying next cycle", photo.id)
+                    stats.photos_retry_later += 1
             if progress:
                 progress("photos", min(chunk_start + len(chunk), total), total)
     finally:

@@ -214,3 +214,27 @@ def test_a_post_the_database_refuses_is_recorded_and_the_wall_advances(
     assert walls.cursor(1) == last
     (problem,) = walls.problems()
     assert problem.post_ref == str(refused) and "refused" in problem.reason
+
+
+def test_an_unexpected_error_storing_one_photo_never_ends_the_cycle(
+    walls: Walls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.bot.fakevk_fixtures import jpeg_bytes
+
+    walls.post(1, 10, photos=[jpeg_bytes(color=(10, 200, 10))])
+    walls.post(2, 5, photos=[jpeg_bytes(color=(200, 10, 10))])
+    real_store = storage.record_photo_stored
+    calls = {"n": 0}
+
+    def record(session: Any, photo_id: int, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a petmatch bug")
+        return real_store(session, photo_id, **kwargs)
+
+    monkeypatch.setattr(storage, "record_photo_stored", record)
+    report = walls.poll()
+    assert report.ok and report.photos_stored == 1 and report.photos_retry_later == 1
+    monkeypatch.undo()
+    later = poll_cycle(walls.sessions, walls.gateway, walls.settings, now=NOW)
+    assert later.photos_stored == 1  # the photo is fetched again and kept
