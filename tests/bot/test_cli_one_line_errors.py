@@ -40,6 +40,17 @@ def env(database_url: str, tmp_path: Path, fake_vk: FakeVkServer) -> dict[str, s
     }
 
 
+@pytest.fixture
+def plain_env(tmp_path: Path, fake_vk: FakeVkServer) -> dict[str, str]:
+    """SQLite only: for errors that never reach the database."""
+    return {
+        "PETMATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'petmatch.db'}",
+        "PETMATCH_VAR_DIR": str(tmp_path / "var"),
+        "PETMATCH_VK__API_URL": fake_vk.api_url,
+        "PETMATCH_VK__TOKEN": fake_vk.token,
+    }
+
+
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env, input=stdin)
 
@@ -54,9 +65,9 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
     ],
 )
 def test_a_configuration_error_names_the_key_and_never_the_value(
-    env: dict[str, str], variable: str, value: str, named: str
+    plain_env: dict[str, str], variable: str, value: str, named: str
 ) -> None:
-    result = _cli({**env, variable: value}, "groups", "list")
+    result = _cli({**plain_env, variable: value}, "groups", "list")
     line = one_error_line(result)
     assert "configuration error" in line and named in line
     assert value not in result.output + result.stderr
@@ -64,11 +75,11 @@ def test_a_configuration_error_names_the_key_and_never_the_value(
 
 
 def test_a_broken_config_file_is_one_line_without_its_text(
-    env: dict[str, str], tmp_path: Path
+    plain_env: dict[str, str], tmp_path: Path
 ) -> None:
     config = tmp_path / "petmatch.yaml"
     config.write_text(f'vk:\n  api_url: "{SECRET}\n  rate: [\n', encoding="utf-8")
-    result = _cli({**env, "PETMATCH_CONFIG": str(config)}, "groups", "list")
+    result = _cli({**plain_env, "PETMATCH_CONFIG": str(config)}, "groups", "list")
     line = one_error_line(result)
     assert "not valid YAML" in line and SECRET not in result.output + result.stderr
 
@@ -90,7 +101,7 @@ def test_a_group_id_beyond_64_bits_is_one_line(env: dict[str, str], ref: str) ->
 
 
 def test_text_classify_skips_a_deeply_nested_line_and_never_writes_nan(
-    env: dict[str, str],
+    plain_env: dict[str, str],
 ) -> None:
     lines = [
         "[" * 100_000,
@@ -98,7 +109,7 @@ def test_text_classify_skips_a_deeply_nested_line_and_never_writes_nan(
         '{"id": 1e999, "text": "Пропала кошка"}',
         '{"id": 3, "text": "Пропала кошка в Казани"}',
     ]
-    result = _cli(env, "text", "classify", "-", stdin="\n".join(lines) + "\n")
+    result = _cli(plain_env, "text", "classify", "-", stdin="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.output
     records = [json.loads(line, parse_constant=_no_constant) for line in result.stdout.splitlines()]
     assert [r["line"] for r in records[:3]] == [1, 2, 3]
@@ -107,17 +118,17 @@ def test_text_classify_skips_a_deeply_nested_line_and_never_writes_nan(
 
 
 def test_search_refuses_a_photo_over_max_photo_pixels_before_decoding(
-    env: dict[str, str], tmp_path: Path
+    plain_env: dict[str, str], tmp_path: Path
 ) -> None:
     photo = tmp_path / "big.png"
     Image.new("RGB", (400, 300), (200, 100, 50)).save(photo)
-    assert _cli(env, "db", "upgrade").exit_code == 0
-    limited = {**env, "PETMATCH_VK__MAX_PHOTO_PIXELS": "10000"}
+    assert _cli(plain_env, "db", "upgrade").exit_code == 0
+    limited = {**plain_env, "PETMATCH_VK__MAX_PHOTO_PIXELS": "10000"}
     line = one_error_line(_cli(limited, "search", str(photo)))
     assert "400x300" in line and "max_photo_pixels" in line
 
 
-def test_reid_eval_of_a_corrupt_onnx_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+def test_reid_eval_of_a_corrupt_onnx_is_one_line(plain_env: dict[str, str], tmp_path: Path) -> None:
     model = tmp_path / "broken.onnx"
     model.write_bytes(b"\x08\x07not a protobuf at all" * 50)
     (tmp_path / "broken.json").write_text(
@@ -134,17 +145,24 @@ def test_reid_eval_of_a_corrupt_onnx_is_one_line(env: dict[str, str], tmp_path: 
     )
     gallery = _two_identities(tmp_path / "gallery", per_identity=2)
     result = _cli(
-        env, "reid", "eval", "--gallery", str(gallery), "--leave-one-out", "--model", str(model)
+        plain_env,
+        "reid",
+        "eval",
+        "--gallery",
+        str(gallery),
+        "--leave-one-out",
+        "--model",
+        str(model),
     )
     assert "cannot run the model" in one_error_line(result)
 
 
 def test_reid_eval_with_nothing_to_evaluate_fails(
-    env: dict[str, str], tmp_path: Path, exported_models_dir: Path
+    plain_env: dict[str, str], tmp_path: Path, exported_models_dir: Path
 ) -> None:
     gallery = _two_identities(tmp_path / "gallery", per_identity=1)
     result = _cli(
-        {**env, "PETMATCH_MODELS_DIR": str(exported_models_dir)},
+        {**plain_env, "PETMATCH_MODELS_DIR": str(exported_models_dir)},
         "reid",
         "eval",
         "--gallery",
