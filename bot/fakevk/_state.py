@@ -57,8 +57,9 @@ _EXECUTE_CODE = re.compile(r"^return \[(.*)\];$", re.S)
 #: The gateway's comment-paging script (`bot.vk.gateway.all_comments_code`), recognised by its
 #: first line and its fixed body.
 _COMMENTS_CODE = re.compile(
-    r'^var q = \{"owner_id": (-?\d+), "post_id": (\d+), "offset": 0, "count": 100, '
-    r'"sort": "asc"\};\n(.*)$',
+    r"^var offset = 0;\nvar page = API\.wall\.getComments\(\{"
+    r'"owner_id": (-?\d+), "post_id": (\d+), "offset": offset, "count": 100, "sort": "asc"'
+    r"\}\);\n(.*)$",
     re.S,
 )
 _LINK = re.compile(r"https?://|\bvk\.(?:com|ru|cc|me)/|\b[\w-]+\.(?:ru|com|рф|org|net)\b", re.I)
@@ -825,7 +826,7 @@ def _m_execute_comments(vk: FakeVk, code: str) -> Any:
     `execute` would assemble it from up to 25 `wall.getComments` pages."""
     match = _COMMENTS_CODE.match(code)
     assert match is not None  # checked by the caller
-    if "API.wall.getComments(q)" not in match.group(3):
+    if "API.wall.getComments(" not in match.group(3):
         raise _VkFailure(12, "Unable to compile code: unexpected comment script")
     post = _find_post(vk, {"owner_id": match.group(1), "post_id": match.group(2)})
     vk.calls["execute:wall.getComments"] += 1

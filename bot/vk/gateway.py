@@ -113,16 +113,19 @@ MAX_COMMENT_PAGES = 25
 def all_comments_code(owner_id: int, post_id: int) -> str:
     """The VKScript that pages through a post's top-level comments in one `execute` call
     (100 a page, oldest first), in a fixed form the fake VK server parses."""
+    page = (
+        f'API.wall.getComments({{"owner_id": {int(owner_id)}, "post_id": {int(post_id)}, '
+        '"offset": offset, "count": 100, "sort": "asc"})'
+    )
     return (
-        f'var q = {{"owner_id": {int(owner_id)}, "post_id": {int(post_id)}, "offset": 0, '
-        f'"count": 100, "sort": "asc"}};\n'
-        "var page = API.wall.getComments(q);\n"
+        "var offset = 0;\n"
+        f"var page = {page};\n"
         "var items = page.items;\n"
         "var total = page.current_level_count;\n"
         "var calls = 1;\n"
-        f"while (calls < {MAX_COMMENT_PAGES} && q.offset + 100 < total) {{\n"
-        "  q.offset = q.offset + 100;\n"
-        "  items = items + API.wall.getComments(q).items;\n"
+        f"while (calls < {MAX_COMMENT_PAGES} && offset + 100 < total) {{\n"
+        "  offset = offset + 100;\n"
+        f"  items = items + {page}.items;\n"
         "  calls = calls + 1;\n"
         "}\n"
         'return {"count": total, "items": items};'

@@ -208,3 +208,16 @@ def test_find_own_comment_by_author_or_link(text: str, from_id: int, ours: bool)
         [_comment(text, from_id)], other_owner_id=-5, other_post_id=7, author_ids={42}
     )
     assert (found is not None) is ours
+
+
+def test_reading_all_comments_of_a_long_thread_is_one_call(fake_vk, gateway) -> None:
+    fake_vk.add_group(9, "g9", "Группа")
+    post = fake_vk.add_post(9, text="Пропала кошка")
+    for n in range(250):
+        fake_vk.add_comment(9, post, f"комментарий {n}", from_id=1000 + n)
+    before = fake_vk.calls["execute"]
+    comments = gateway.read_all_comments(-9, post)
+    assert [c.text for c in comments] == [f"комментарий {n}" for n in range(250)]
+    assert fake_vk.calls["execute"] - before == 1
+    assert gateway.own_user_id() == fake_vk.bot_user_id
+    assert gateway.own_user_id() == fake_vk.bot_user_id and fake_vk.calls["users.get"] == 1
