@@ -3,6 +3,8 @@ the commands so that `petmatch --help` is instant."""
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from bot.cli import (
@@ -16,7 +18,11 @@ from bot.cli import (
     text_cmd,
     train_cmd,
 )
-from bot.cli._config_errors import describe_config_error, describe_yaml_error
+from bot.cli._config_errors import (
+    describe_config_error,
+    describe_yaml_error,
+    unknown_variables,
+)
 from bot.cli._context import configure_logging, fail
 from bot.config import Settings, load_settings
 
@@ -53,6 +59,8 @@ def _load_settings_or_fail() -> Settings:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    for hint in unknown_variables(dict(os.environ), set(Settings.model_fields)):
+        typer.echo(f"warning: {hint}", err=True)
     try:
         return load_settings()
     except ValidationError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-__all__ = ["describe_config_error", "describe_yaml_error"]
+__all__ = ["describe_config_error", "describe_yaml_error", "unknown_variables"]
 
 _ENV_PREFIX = "PETMATCH_"
 #: Shorter inputs are not secrets, and blanking them would mangle the message.
@@ -65,3 +65,28 @@ def describe_yaml_error(exc: Exception) -> str:
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     name = getattr(mark, "name", None) or "the config file"
     return f"{name} is not valid YAML{where}; its text is not shown"
+
+
+#: `PETMATCH_*` variables read outside the settings object.
+_NOT_SETTINGS = ("PETMATCH_CONFIG",)
+_OTHER_PREFIXES = ("PETMATCH_TEST_",)
+
+
+def unknown_variables(environ: dict[str, str], fields: set[str]) -> list[str]:
+    """`PETMATCH_*` variables that name no top-level setting: pydantic ignores those silently,
+    so `PETMATCH_VK_TOKEN` (one underscore) would leave the bot without its token. Each
+    comes with a hint (never the value)."""
+    hints = []
+    for name in sorted(environ):
+        if not name.startswith(_ENV_PREFIX) or name in _NOT_SETTINGS:
+            continue
+        if name.startswith(_OTHER_PREFIXES):
+            continue
+        head = name[len(_ENV_PREFIX) :].split("__", 1)[0].lower()
+        if head in fields:
+            continue
+        section, _, rest = head.partition("_")
+        guess = f"{_ENV_PREFIX}{section.upper()}__{rest.upper()}" if rest else ""
+        hint = f"; did you mean {guess}?" if section in fields and rest else ""
+        hints.append(f"{name} is not a petmatch setting and is ignored{hint}")
+    return hints

@@ -214,3 +214,17 @@ def test_problems_list_and_the_count_in_groups_list(env: dict[str, str]) -> None
     assert {g["screen_name"]: g["skipped_items"] for g in groups} == {"g5": 2, "g6": 0}
     assert "skipped" in _cli(env, "groups", "list").stdout
     assert "no added group" in one_error_line(_cli(env, "problems", "list", "--group", "nope"))
+
+
+def test_a_variable_that_names_no_setting_is_warned_about_without_its_value(
+    plain_env: dict[str, str],
+) -> None:
+    """pydantic ignores `PETMATCH_VK_TOKEN` (one underscore) silently; petmatch says so."""
+    result = _cli({**plain_env, "PETMATCH_VK_TOKEN": SECRET}, "db", "current")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: PETMATCH_VK_TOKEN is not a petmatch setting and is ignored; "
+        "did you mean PETMATCH_VK__TOKEN?"
+    ]
+    assert SECRET not in result.output + result.stderr
