@@ -46,8 +46,9 @@ ERROR_MESSAGES: dict[int, str] = {
 }
 
 _TRANSPORT_FAULTS = {"http500", "http502", "timeout", "slow", "truncated", "not_json", "trickle"}
+_TRANSPORT_FAULTS |= {"trickle_head"}
 _PHOTO_FAULTS = {"corrupt", "huge", "not_image", "404", "http500", "timeout", "slow", "redirect"}
-_PHOTO_FAULTS |= {"trickle"}
+_PHOTO_FAULTS |= {"trickle", "trickle_head"}
 #: Where the "redirect" photo fault points: off any allowlist (and never resolvable).
 OFFSITE_PHOTO_URL = "http://photos.example.invalid/cat.jpg"
 _WALL_GET_CALL = re.compile(
@@ -87,6 +88,7 @@ class Response:
     stream_bytes: int = 0  # > 0: stream this many bytes with no Content-Length ("huge")
     location: str | None = None
     trickle_seconds: float = 0.0  # > 0: send the body one byte every this many seconds
+    trickle_head: bool = False  # trickle the status line and headers too
 
 
 @dataclass
@@ -348,8 +350,9 @@ class FakeVk:
         response = _json_response(payload)
         if fault == "slow":
             response.delay = self.slow_seconds
-        if fault == "trickle":
+        if fault in ("trickle", "trickle_head"):
             response.trickle_seconds = self.trickle_seconds
+            response.trickle_head = fault == "trickle_head"
         return response
 
     def handle_photo(self, path: str, url: str) -> Response:
@@ -371,8 +374,14 @@ class FakeVk:
             return Response(302, b"", "text/html", location=OFFSITE_PHOTO_URL)
         if fault == "huge":
             return Response(200, b"\xff\xd8\xff\xe0", "image/jpeg", stream_bytes=self.huge_bytes)
-        if fault == "trickle":
-            return Response(200, photo.data, "image/jpeg", trickle_seconds=self.trickle_seconds)
+        if fault in ("trickle", "trickle_head"):
+            return Response(
+                200,
+                photo.data,
+                "image/jpeg",
+                trickle_seconds=self.trickle_seconds,
+                trickle_head=fault == "trickle_head",
+            )
         delay = (
             self.hang_seconds
             if fault == "timeout"

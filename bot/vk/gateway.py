@@ -20,11 +20,10 @@ from urllib.parse import urljoin
 import requests
 import vk_api
 from jconfig.memory import MemoryConfig
-from requests.adapters import HTTPAdapter
 from vk_api.exceptions import CAPTCHA_ERROR_CODE
 
 from bot.config import VkSettings
-from bot.vk._deadline import DeadlineExceededError, chunks_within
+from bot.vk._deadline import DeadlineAdapter, DeadlineExceededError, chunks_within
 from bot.vk._parse import parse_comments, parse_group, parse_wall_page
 from bot.vk._photo import host_allowed, sniff_image_type, url_host
 from bot.vk._refs import parse_group_ref
@@ -132,12 +131,12 @@ def all_comments_code(owner_id: int, post_id: int) -> str:
     )
 
 
-class _ApiAdapter(HTTPAdapter):
+class _ApiAdapter(DeadlineAdapter):
     """Re-routes `https://api.vk.ru/method/...` to the configured API URL, applies a default
     timeout (vk_api passes none) and reads the body against an overall deadline."""
 
     def __init__(self, api_url: str, timeout: float, deadline: float | None = None):
-        super().__init__()
+        super().__init__(deadline)
         self._api_url = api_url if api_url.endswith("/") else api_url + "/"
         self._timeout = timeout
         self._deadline = deadline
@@ -219,6 +218,9 @@ class VkApiGateway:
         self._owns_session = session is None
         self._http = session if session is not None else requests.Session()
         self._http.headers.setdefault("User-Agent", _USER_AGENT)
+        photo_adapter = DeadlineAdapter(settings.photo_deadline_seconds)
+        for scheme in ("http://", "https://"):
+            self._http.mount(scheme, photo_adapter)  # photo hosts: heads end at the deadline
         self._http.mount(
             VK_METHOD_URL,
             _ApiAdapter(

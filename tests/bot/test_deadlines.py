@@ -51,6 +51,32 @@ def test_a_trickling_api_answer_ends_at_the_deadline(trickling_vk: FakeVkServer)
     assert elapsed < DEADLINE + 1.0  # the body alone would take minutes
 
 
+@pytest.mark.parametrize("fault", ["trickle", "trickle_head"])
+def test_a_trickling_api_answer_or_head_ends_at_the_deadline(
+    trickling_vk: FakeVkServer, fault: str
+) -> None:
+    trickling_vk.inject_fault("execute", fault, times=None)
+    with open_gateway(_deadline_settings(trickling_vk)) as gateway:
+        started = time.monotonic()
+        with pytest.raises(TransientVkError, match="deadline"):
+            gateway.fetch_walls([WallRequest(owner_id=-1)])
+        elapsed = time.monotonic() - started
+    assert elapsed < DEADLINE + 1.0
+
+
+def test_a_photo_whose_head_trickles_ends_at_the_deadline(trickling_vk: FakeVkServer) -> None:
+    post = trickling_vk.add_post(1, text="Нашли кошку", photos=[jpeg_bytes()])
+    (url,) = trickling_vk.photo_urls(1, post)
+    trickling_vk.inject_fault("photo", "trickle_head", times=None)
+    with open_gateway(_deadline_settings(trickling_vk)) as gateway:
+        started = time.monotonic()
+        with pytest.raises(PhotoDownloadError) as caught:
+            gateway.download_photo(url)
+        elapsed = time.monotonic() - started
+    assert caught.value.reason == "timeout"
+    assert elapsed < DEADLINE + 1.0
+
+
 def test_a_trickling_photo_ends_at_the_deadline(trickling_vk: FakeVkServer) -> None:
     post = trickling_vk.add_post(1, text="Нашли кошку", photos=[jpeg_bytes()])
     (url,) = trickling_vk.photo_urls(1, post)
