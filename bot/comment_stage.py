@@ -3,12 +3,18 @@ sending it so that a crash or a retry never posts twice.
 
 The comment row (with its deterministic guid) is written before VK is called; VK's `guid`
 and the unique (lost case, found case) row make a second comment impossible.
+
+Every send, first try or retry, decides again at that moment (consent, shadow mode, dry-run,
+pauses, quiet hours, caps), and reads the post's comments first: a comment the bot already
+left there (a lost or replaced database) is recorded, not posted a second time.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,17 +22,32 @@ from bot import storage
 from bot.commenting import (
     CommentAction,
     CommentContext,
+    CommentDecision,
     CommentPolicy,
     CommentTemplates,
     decide_comment_action,
+    post_link,
     render_comment,
 )
 from bot.config import Settings, project_path
 from bot.storage import pipeline as store
 from bot.storage.records import Post
-from bot.vk import CaptchaError, CommentRejectedError, LinkRejectedError, VkError, VkGateway
+from bot.vk import (
+    CaptchaError,
+    CommentRejectedError,
+    LinkRejectedError,
+    VkBugError,
+    VkComment,
+    VkError,
+    VkGateway,
+)
 
-__all__ = ["CommentSender", "comment_guid"]
+__all__ = ["CommentSender", "comment_guid", "find_own_comment"]
+
+logger = logging.getLogger("petmatch.comments")
+
+#: Who the bot is on VK, as comment authors: user ids (positive) and community ids (negative).
+AuthorIds = Callable[[], Collection[int]]
 
 
 class CommentSender:
@@ -39,10 +60,12 @@ class CommentSender:
         gateway: VkGateway | None,
         *,
         dry_run: bool | None = None,
+        bot_author_ids: AuthorIds | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._gateway = gateway
+        self._bot_author_ids = bot_author_ids or (lambda: _gateway_author_ids(gateway))
         self._templates = CommentTemplates.load(project_path(settings.commenting.template_file))
         commenting = settings.commenting
         if not getattr(gateway, "can_comment", True):
@@ -138,12 +161,77 @@ class CommentSender:
         now: datetime,
         record: Callable[[str], None],
     ) -> None:
-        """Post a recorded comment. The row exists before the call, with its guid, so a crash
-        here ends in a retry that VK recognises, never in a second comment."""
-        from bot.storage.usage import WRITES_SCOPE, add_pause
-
+        """Post a recorded comment if the guardrails allow it at this moment. The row exists
+        before the call, with its guid, so a crash here ends in a retry that VK recognises,
+        never in a second comment."""
         if self._gateway is None:
             return
+        with storage.session_scope(self._sessions) as session:
+            decision = self._decide_now(session, comment, now=now)
+            if (
+                decision.action is CommentAction.POST
+                and comment.state is not store.CommentState.PENDING
+            ):
+                comment = store.update_comment(
+                    session,
+                    comment.id,
+                    state=store.CommentState.PENDING,
+                    reason=decision.reason,
+                    now=now,
+                )
+        if decision.action is not CommentAction.POST:
+            self._hold(comment, decision.action, decision.reason, now=now, record=record)
+            return
+        try:
+            existing = self._existing_comment(comment, match)
+        except VkBugError as exc:  # the post is gone, or its comments cannot be read at all
+            self._finish(
+                comment,
+                store.CommentState.SKIPPED,
+                f"could not read the post's comments: {exc}",
+                now=now,
+                record=record,
+            )
+            return
+        except VkError as exc:
+            self._finish(
+                comment,
+                store.CommentState.PENDING,
+                f"will retry: could not check the post's comments first: {exc}",
+                now=now,
+                record=record,
+            )
+            return
+        if existing is not None:
+            logger.warning(
+                "%s already carries our comment %d (from %d); recorded, not posted again",
+                f"wall{comment.owner_id}_{comment.post_id}",
+                existing.id,
+                existing.from_id,
+            )
+            self._finish(
+                comment,
+                store.CommentState.POSTED,
+                f"already on VK as comment {existing.id}: recorded, not posted again",
+                now=now,
+                record=record,
+                vk_comment_id=existing.id,
+            )
+            return
+        self._create(comment, match, now=now, record=record)
+
+    def _create(
+        self,
+        comment: store.CommentRecord,
+        match: store.MatchRecord,
+        *,
+        now: datetime,
+        record: Callable[[str], None],
+    ) -> None:
+        """`wall.createComment`, once more without the link when the group refuses links."""
+        from bot.storage.usage import WRITES_SCOPE, add_pause
+
+        assert self._gateway is not None  # checked by `_send`
         text = comment.text
         state, reason, vk_id = store.CommentState.POSTED, "posted", None
         try:
@@ -171,6 +259,19 @@ class CommentSender:
                 )
         except VkError as exc:
             state, reason = store.CommentState.PENDING, f"will retry: {exc}"
+        self._finish(comment, state, reason, now=now, record=record, text=text, vk_comment_id=vk_id)
+
+    def _finish(
+        self,
+        comment: store.CommentRecord,
+        state: store.CommentState,
+        reason: str,
+        *,
+        now: datetime,
+        record: Callable[[str], None],
+        text: str | None = None,
+        vk_comment_id: int | None = None,
+    ) -> None:
         with storage.session_scope(self._sessions) as session:
             store.update_comment(
                 session,
@@ -179,9 +280,64 @@ class CommentSender:
                 reason=reason,
                 now=now,
                 text=text,
-                vk_comment_id=vk_id,
+                vk_comment_id=vk_comment_id,
             )
         record(f"sent:{state.value}")
+
+    def _decide_now(
+        self, session: Any, comment: store.CommentRecord, *, now: datetime
+    ) -> CommentDecision:
+        """The guardrails as they stand now, for a comment recorded earlier: the group's
+        consent and shadow flag, the post, dry-run, pauses, quiet hours, cap and gap."""
+        target = storage.get_post(session, comment.owner_id, comment.post_id)
+        if target is None:
+            return CommentDecision(action=CommentAction.SKIP, reason="the post is no longer stored")
+        group = storage.get_group(session, -comment.owner_id)
+        return decide_comment_action(
+            self._context(session, target, group, now=now), self._policy, now=now
+        )
+
+    def _hold(
+        self,
+        comment: store.CommentRecord,
+        action: CommentAction,
+        reason: str,
+        *,
+        now: datetime,
+        record: Callable[[str], None],
+    ) -> None:
+        """Not now. Consent withdrawn or shadow mode settle the comment; a dry run leaves it
+        untouched for the next real run; a pause, quiet hours or the cap defer it."""
+        record(f"held:{action.value}")
+        if action is CommentAction.DRY_RUN:
+            return
+        state = _STATE_FOR_ACTION[action]
+        if state is comment.state and reason == comment.reason:
+            return
+        with storage.session_scope(self._sessions) as session:
+            store.update_comment(session, comment.id, state=state, reason=reason, now=now)
+
+    def _existing_comment(
+        self, comment: store.CommentRecord, match: store.MatchRecord
+    ) -> VkComment | None:
+        """The bot's comment for this pair if the post already carries one (one VK call)."""
+        assert self._gateway is not None  # checked by `_send`
+        other = self._other_post(comment, match)
+        read = getattr(self._gateway, "read_all_comments", None) or self._gateway.get_comments
+        comments = read(comment.owner_id, comment.post_id)
+        return find_own_comment(
+            comments,
+            other_owner_id=other.owner_id,
+            other_post_id=other.post_id,
+            author_ids=self._bot_author_ids(),
+        )
+
+    def _other_post(self, comment: store.CommentRecord, match: store.MatchRecord) -> Post:
+        with storage.session_scope(self._sessions) as session:
+            lost = storage.get_post_by_pk(session, match.lost_post_pk)
+            found = storage.get_post_by_pk(session, match.found_post_pk)
+        target_is_lost = (comment.owner_id, comment.post_id) == (lost.owner_id, lost.post_id)
+        return found if target_is_lost else lost
 
     def _without_link(self, comment: store.CommentRecord, match: store.MatchRecord) -> str:
         with storage.session_scope(self._sessions) as session:
@@ -202,33 +358,16 @@ class CommentSender:
         )
 
     def retry_unfinished(self, *, now: datetime, record: Callable[[str], None]) -> None:
-        """Comments a crash left pending, or that waited for quiet hours, a pause or the cap."""
+        """Comments a crash or a VK error left pending, or that waited for quiet hours, a pause
+        or the cap. Each goes through the same send-time check as a first try."""
         with storage.session_scope(self._sessions) as session:
             unfinished = store.unfinished_comments(session)
         for comment in unfinished:
             with storage.session_scope(self._sessions) as session:
                 match = store.get_match(session, comment.match_id)
-                if match is None:
-                    continue
-                target = _post_by_key(session, comment.owner_id, comment.post_id)
-                group = storage.get_group(session, -comment.owner_id)
-                decision = decide_comment_action(
-                    self._context(session, target, group, now=now),
-                    self._policy,
-                    now=now,
-                )
-                if comment.state is store.CommentState.DEFERRED:
-                    if decision.action is not CommentAction.POST:
-                        continue
-                    comment = store.update_comment(
-                        session,
-                        comment.id,
-                        state=store.CommentState.PENDING,
-                        reason=decision.reason,
-                        now=now,
-                    )
-            if comment.state is store.CommentState.PENDING:
-                self._send(comment, match, now=now, record=record)
+            if match is None:
+                continue
+            self._send(comment, match, now=now, record=record)
 
 
 _STATE_FOR_ACTION = {
@@ -246,8 +385,45 @@ def comment_guid(lost_case_id: int, found_case_id: int) -> str:
     return digest[:32]
 
 
-def _post_by_key(session: Any, owner_id: int, post_id: int) -> Post:
-    post = storage.get_post(session, owner_id, post_id)
-    if post is None:
-        raise KeyError(f"post wall{owner_id}_{post_id} does not exist")
-    return post
+def find_own_comment(
+    comments: Sequence[VkComment],
+    *,
+    other_owner_id: int,
+    other_post_id: int,
+    author_ids: Collection[int],
+) -> VkComment | None:
+    """The comment that already says what the bot is about to say: one that points to the
+    other post of the pair and is the bot's own, by author or by carrying the very link the
+    bot posts (its text without the link names `wall<owner>_<post>`)."""
+    link = post_link(other_owner_id, other_post_id)
+    refers = re.compile(rf"(?<![\w-])wall{other_owner_id}_{other_post_id}(?!\d)")
+    for comment in comments:
+        if not refers.search(comment.text):
+            continue
+        if comment.from_id in author_ids or _has_link(comment.text, link):
+            return comment
+    return None
+
+
+def _has_link(text: str, link: str) -> bool:
+    position = text.find(link)
+    while position >= 0:
+        end = position + len(link)
+        if end == len(text) or not text[end].isdigit():
+            return True
+        position = text.find(link, end)
+    return False
+
+
+def _gateway_author_ids(gateway: VkGateway | None) -> frozenset[int]:
+    """The bot comments as its community (`from_group`, a negative author id) or as the comment
+    token's user; a gateway that can say neither leaves only the link to recognise them by."""
+    authors: set[int] = set()
+    from_group = getattr(gateway, "from_group", None)
+    if isinstance(from_group, int):
+        authors.add(-abs(from_group))
+    own_user_id = getattr(gateway, "own_user_id", None)
+    user_id = own_user_id() if callable(own_user_id) else None
+    if user_id is not None:
+        authors.add(user_id)
+    return frozenset(authors)

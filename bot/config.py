@@ -65,6 +65,9 @@ class VkSettings(_Section):
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(40_000_000, gt=0)
     photo_timeout_seconds: float = Field(20.0, gt=0)
+    # Overall limits, send to last byte: per-read timeouts never end a trickling answer.
+    call_deadline_seconds: float = Field(60.0, gt=0)
+    photo_deadline_seconds: float = Field(60.0, gt=0)
 
 
 class PollingSettings(_Section):
@@ -108,6 +111,15 @@ class CommentingSettings(_Section):
     template_file: Path = Path("configs/comment_templates.yaml")
 
 
+class ProcessingSettings(_Section):
+    """A post whose photos could not be looked at (a local I/O error, not "no animal") is
+    tried again with exponential backoff, then marked `failed` with the reason."""
+
+    max_attempts: int = Field(5, ge=1)
+    retry_base_minutes: float = Field(5.0, gt=0)
+    retry_max_minutes: float = Field(360.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything petmatch reads from the outside world, in one object."""
 
@@ -131,6 +143,7 @@ class Settings(BaseSettings):
     reid: ReidSettings = ReidSettings()
     matching: MatchingSettings = MatchingSettings()
     commenting: CommentingSettings = CommentingSettings()
+    processing: ProcessingSettings = ProcessingSettings()
 
     # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
     # a Docker image while photos and the index live on a volume).

@@ -4,6 +4,11 @@ matching → comment. The only module that talks to VK, the database and disk fo
 Every stage commits its result per post and records `stage`, so a restart resumes from the
 first unfinished stage, and a failure in one post (corrupt photo, no animal, unknown city)
 is recorded on that post and never stops the others.
+
+"No animal" is not "could not look": a photo that decodes to no animal is a result, but a
+local I/O failure (the crops folder briefly unwritable, a photo file unreadable) is not. Such a
+post stays where it was and is tried again with exponential backoff, up to
+`processing.max_attempts`, then it is `failed` with the reason (`matches list` shows both).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +29,7 @@ from bot.comment_stage import CommentSender
 from bot.config import Settings
 from bot.post_sides import SEARCH_KINDS, side_with_group
 from bot.storage import pipeline as store
+from bot.storage import problems as retries
 from bot.storage.records import PhotoState, Post, PostState
 from bot.vk import VkGateway
 
@@ -35,6 +41,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger("petmatch.pipeline")
 
 OPPOSITE_KIND = {"lost": "found", "found": "lost"}
+
+
+class CouldNotLookError(Exception):
+    """The post's photos could not be looked at this time (a local I/O failure): it is tried
+    again later, and never recorded as "no animal found"."""
+
+
+def _is_local_io_error(exc: BaseException) -> bool:
+    """An operating-system failure (no permission, no space, no file): errno is set. Pillow's
+    decoding errors are OSErrors too, but without an errno."""
+    return isinstance(exc, OSError) and exc.errno is not None
 
 
 class Stage:
@@ -58,6 +75,7 @@ class PipelineReport:
     comments: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     waiting: int = 0
+    retry_later: list[str] = field(default_factory=list)
 
     def count(self, bucket: dict[str, int], key: str) -> None:
         bucket[key] = bucket.get(key, 0) + 1
@@ -244,13 +262,16 @@ class Pipeline:
         report = PipelineReport()
         self._comments.retry_unfinished(now=now, record=lambda s: report.count(report.comments, s))
         with storage.session_scope(self._sessions) as session:
-            posts = storage.pending_posts(session, limit=limit or 10_000)
+            posts = retries.due_pending_posts(session, now=now, limit=limit or 10_000)
         posts.sort(key=lambda p: (p.date, p.id))
         for post in posts:
             if should_stop():
                 break
             try:
                 self.process_post(post, now=now, report=report)
+                self._forget_retry(post)
+            except CouldNotLookError as exc:
+                self._retry_later(post, exc, now=now, report=report)
             except Exception as exc:  # one post's failure never stops the others
                 logger.exception("post %s failed", post.url)
                 report.failures.append(f"{post.url}: {exc}")
@@ -267,6 +288,58 @@ class Pipeline:
                 progress(post)
         self.save_index()
         return report
+
+    def _retry_later(
+        self, post: Post, exc: CouldNotLookError, *, now: datetime, report: PipelineReport
+    ) -> None:
+        """Count a failed look; wait `base * 2**(n-1)` minutes (capped) for the next one, or
+        mark the post `failed` with the reason once the attempts are spent."""
+        processing = self._settings.processing
+        with storage.session_scope(self._sessions) as session:
+            current = storage.get_post_by_pk(session, post.id)
+            previous = retries.get_post_retry(session, post.id)
+            attempt = (previous.attempts if previous else 0) + 1
+            minutes = min(
+                processing.retry_max_minutes, processing.retry_base_minutes * 2 ** (attempt - 1)
+            )
+            retry = retries.schedule_post_retry(
+                session,
+                post.id,
+                error=str(exc),
+                next_attempt_at=now + timedelta(minutes=minutes),
+                now=now,
+            )
+            if attempt >= processing.max_attempts:
+                error = f"could not look at its photos after {attempt} attempts: {exc}"
+                storage.set_post_state(
+                    session, post.id, PostState.FAILED, now=now, stage=current.stage, error=error
+                )
+                logger.error("post %s failed: %s", post.url, error)
+                report.failures.append(f"{post.url}: {error}")
+                return
+            storage.set_post_state(
+                session,
+                post.id,
+                PostState.PROCESSING,
+                now=now,
+                stage=current.stage,
+                error=f"could not look at its photos yet (attempt {attempt} of "
+                f"{processing.max_attempts}): {exc}",
+            )
+        logger.warning(
+            "post %s: could not look at its photos (%s); attempt %d of %d, next at %s",
+            post.url,
+            exc,
+            attempt,
+            processing.max_attempts,
+            retry.next_attempt_at.isoformat(),
+        )
+        report.retry_later.append(f"{post.url}: {exc}")
+
+    def _forget_retry(self, post: Post) -> None:
+        with storage.session_scope(self._sessions) as session:
+            if retries.get_post_retry(session, post.id) is not None:
+                retries.clear_post_retry(session, post.id)
 
     def process_post(self, post: Post, *, now: datetime, report: PipelineReport) -> None:
         report.posts += 1
@@ -380,7 +453,7 @@ class Pipeline:
             )
         todo = [a for a in animals if a.id not in have]
         if todo:
-            crops = [np.asarray(Image.open(a.crop_path).convert("RGB")) for a in todo]
+            crops = [self._read_crop(a.crop_path) for a in todo]
             embeddings = vision.embedder.embed(crops)
             with storage.session_scope(self._sessions) as session:
                 store.save_embeddings(
@@ -396,6 +469,16 @@ class Pipeline:
                 session, post.id, PostState.PROCESSING, now=now, stage=Stage.VISION, error=error
             )
         return True
+
+    @staticmethod
+    def _read_crop(crop_path: str) -> np.ndarray:
+        try:
+            with Image.open(crop_path) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError as exc:
+            if _is_local_io_error(exc):
+                raise CouldNotLookError(f"crop {crop_path}: {exc}") from exc
+            raise
 
     def _segment_photo(
         self,
@@ -415,6 +498,8 @@ class Pipeline:
                 crop_path = self._write_crop(photo_pk, n, crop.crop)
                 animals.append((crop.species.value, crop.score, crop.box, str(crop_path)))
         except (OSError, ValueError) as exc:
+            if _is_local_io_error(exc):  # could not look: nothing is recorded for the photo
+                raise CouldNotLookError(f"photo #{photo_pk}: {type(exc).__name__}: {exc}") from exc
             error = f"{type(exc).__name__}: {exc}"
             logger.warning("photo #%d could not be segmented: %s", photo_pk, error)
             report.failures.append(f"photo #{photo_pk}: {error}")

@@ -9,6 +9,11 @@ exactly the photos that are missing, and the unique keys (post, photo, sha256) m
 anything twice impossible.
 
 Posts `marked_as_ads` are not stored at all (the cursor still moves past them).
+
+One bad item never stops more than itself: an unreadable item of a page is recorded as a
+problem (group, id as sent, reason, bounded excerpt) and skipped, and the cursor moves past
+it; a post the database refuses is recorded the same way; anything unexpected while handling
+one group fails that group alone, and the cycle goes on with the others.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
 from bot import storage
@@ -45,7 +50,7 @@ from bot.vk.errors import (
     VkBugError,
     VkError,
 )
-from bot.vk.models import VkGateway, WallPage, WallPost, WallRequest
+from bot.vk.models import SkippedItem, VkGateway, WallPage, WallPost, WallRequest
 
 __all__ = [
     "MAX_PHOTO_ATTEMPTS",
@@ -87,6 +92,7 @@ class GroupOutcome:
     pages: int = 0
     cursor_post_id: int = 0
     error: str | None = None
+    skipped_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,7 @@ class PollReport:
     new_posts: int
     edited_posts: int
     skipped_ads: int
+    skipped_items: int
     photos_stored: int
     photos_identical: int
     photos_near_duplicate: int
@@ -130,6 +137,7 @@ class _Stats:
     new_posts: int = 0
     edited_posts: int = 0
     skipped_ads: int = 0
+    skipped_items: int = 0
     photos_stored: int = 0
     photos_identical: int = 0
     photos_near_duplicate: int = 0
@@ -150,6 +158,7 @@ class _WallScan:
     posts: dict[int, WallPost] = field(default_factory=dict)  # post_id → post, new or edited
     skipped_ads: int = 0
     highest_seen: int = 0
+    skipped: list[SkippedItem] = field(default_factory=list)  # unreadable items, recorded
 
 
 class _Stop(Exception):
@@ -238,6 +247,7 @@ def poll_cycle(
         new_posts=stats.new_posts,
         edited_posts=stats.edited_posts,
         skipped_ads=stats.skipped_ads,
+        skipped_items=stats.skipped_items,
         photos_stored=stats.photos_stored,
         photos_identical=stats.photos_identical,
         photos_near_duplicate=stats.photos_near_duplicate,
@@ -301,20 +311,32 @@ def _poll_walls(
                 results: Mapping[int, WallPage | Exception] = gateway.fetch_walls(requests)
             except VkError as exc:
                 results = {s.group.owner_id: exc for s in active}
+            except Exception as exc:  # a petmatch bug in the batch: these walls fail, not the cycle
+                logger.exception("reading %d walls failed unexpectedly", len(active))
+                results = {s.group.owner_id: _unexpected(exc) for s in active}
             stop: Exception | None = None
             for scan in active:
                 result = results.get(scan.group.owner_id)
                 if result is None:
                     result = VkError("execute returned no result for this wall", method="execute")
                 if isinstance(result, WallPage):
-                    _take_page(scan, result, settings, now)
-                    if scan.done:
-                        _commit_scan(session_factory, scan, now, stats)
-                        done += 1
+                    try:
+                        _take_page(scan, result, settings, now)
+                        if scan.done:
+                            _commit_scan(session_factory, scan, now, stats)
+                    except Exception as exc:  # one group's surprise never ends the cycle
+                        logger.exception("group %s failed unexpectedly", scan.group.screen_name)
+                        scan.done = True
+                        _group_failed(scan, f"unexpected failure: {_short(exc)}", stats)
+                    done += scan.done
                     continue
                 scan.done = True
                 done += 1
-                stop = _wall_failed(session_factory, scan, result, settings, now, stats) or stop
+                try:
+                    stop = _wall_failed(session_factory, scan, result, settings, now, stats) or stop
+                except SQLAlchemyError as exc:
+                    logger.exception("group %s: recording its error failed", scan.group.screen_name)
+                    _group_failed(scan, f"database: {_short(exc)}", stats)
             if progress:
                 progress("walls", done, len(groups))
             if stop is not None:
@@ -326,6 +348,10 @@ def _take_page(scan: _WallScan, page: WallPage, settings: Settings, now: datetim
     cursor = scan.group.cursor_post_id
     edit_window = timedelta(hours=settings.polling.edited_window_hours)
     reached_cursor = False
+    for item in page.skipped:
+        scan.skipped.append(item)
+        if item.post_id is not None and item.post_id > cursor:
+            scan.highest_seen = max(scan.highest_seen, item.post_id)  # skipped, not re-read
     for post in page.posts:
         if post.owner_id != scan.group.owner_id:
             continue
@@ -342,7 +368,7 @@ def _take_page(scan: _WallScan, page: WallPage, settings: Settings, now: datetim
             scan.posts[post.post_id] = post  # stored already; upsert keeps it unless edited grew
     scan.pages += 1
     scan.offset += settings.polling.page_size
-    full_page = len(page.posts) >= settings.polling.page_size and scan.offset < page.count
+    full_page = page.items_read >= settings.polling.page_size and scan.offset < page.count
     if reached_cursor or not full_page or scan.pages >= settings.polling.max_pages:
         if not reached_cursor and full_page and cursor:
             logger.warning(
@@ -356,18 +382,24 @@ def _take_page(scan: _WallScan, page: WallPage, settings: Settings, now: datetim
 def _commit_scan(
     session_factory: SessionMaker, scan: _WallScan, now: datetime, stats: _Stats
 ) -> None:
-    """Store the scan's posts and advance the cursor in one transaction."""
+    """Store the scan's posts and skipped items and advance the cursor in one transaction.
+    When the database refuses the batch for what is in it (a value no column takes), the
+    posts are stored one by one and each refused one is recorded as a problem instead."""
     group = scan.group
-    new = edited = 0
     try:
-        with storage.session_scope(session_factory) as session:
-            for post in sorted(scan.posts.values(), key=lambda p: p.post_id):
-                _, change = storage.upsert_post(session, post, now=now)
-                new += change is PostChange.NEW
-                edited += change is PostChange.EDITED
-            updated = storage.advance_cursor(
-                session, group.id, max(group.cursor_post_id, scan.highest_seen), now
+        try:
+            new, edited, refused, updated = _store_scan(
+                session_factory, scan, now, one_by_one=False
             )
+        except (DataError, IntegrityError, StatementError) as exc:
+            if not _is_data_problem(exc):
+                raise
+            logger.warning(
+                "group %s: the database refused a post (%s); storing them one by one",
+                group.screen_name,
+                _short(exc),
+            )
+            new, edited, refused, updated = _store_scan(session_factory, scan, now, one_by_one=True)
     except storage.NotFoundError:
         logger.info("group %s was removed during the poll", group.screen_name)
         return
@@ -375,20 +407,21 @@ def _commit_scan(
         # Nothing of this group was committed (one transaction), so its cursor did not move
         # and the next cycle reads the same posts again.
         logger.exception("group %s: storing its posts failed", group.screen_name)
-        stats.outcomes[group.vk_id] = GroupOutcome(
-            vk_id=group.vk_id,
-            screen_name=group.screen_name,
-            status=GroupStatus.ERROR,
-            pages=scan.pages,
-            cursor_post_id=group.cursor_post_id,
-            error=f"database: {str(exc).splitlines()[0][:300]}",
-        )
+        _group_failed(scan, f"database: {_short(exc)}", stats)
         return
+    skipped = len(scan.skipped) + refused
     stats.new_posts += new
     stats.edited_posts += edited
     stats.skipped_ads += scan.skipped_ads
+    stats.skipped_items += skipped
     if new or edited:
         logger.info("group %s: %d new, %d edited posts", group.screen_name, new, edited)
+    if skipped:
+        logger.warning(
+            "group %s: %d malformed items skipped (see `petmatch problems list`)",
+            group.screen_name,
+            skipped,
+        )
     stats.outcomes[group.vk_id] = GroupOutcome(
         vk_id=group.vk_id,
         screen_name=group.screen_name,
@@ -398,7 +431,95 @@ def _commit_scan(
         skipped_ads=scan.skipped_ads,
         pages=scan.pages,
         cursor_post_id=updated.cursor_post_id,
+        skipped_items=skipped,
     )
+
+
+def _store_scan(
+    session_factory: SessionMaker, scan: _WallScan, now: datetime, *, one_by_one: bool
+) -> tuple[int, int, int, storage.Group]:
+    """(new, edited, refused, group after the cursor moved). `one_by_one` puts each post in
+    its own savepoint, so a post the database refuses is recorded and the rest stored."""
+    group = scan.group
+    new = edited = refused = 0
+    with storage.session_scope(session_factory) as session:
+        for post in sorted(scan.posts.values(), key=lambda p: p.post_id):
+            if not one_by_one:
+                _, change = storage.upsert_post(session, post, now=now)
+            else:
+                try:
+                    with session.begin_nested():
+                        _, change = storage.upsert_post(session, post, now=now)
+                except (DataError, IntegrityError, StatementError) as exc:
+                    if not _is_data_problem(exc):
+                        raise
+                    refused += 1
+                    _record_skipped(session, group, _refused_item(post, exc), now)
+                    continue
+            new += change is PostChange.NEW
+            edited += change is PostChange.EDITED
+        for item in scan.skipped:
+            _record_skipped(session, group, item, now)
+        updated = storage.advance_cursor(
+            session, group.id, max(group.cursor_post_id, scan.highest_seen), now
+        )
+    return new, edited, refused, updated
+
+
+def _is_data_problem(exc: SQLAlchemyError) -> bool:
+    """A value the database refuses (too long, out of range, not encodable) rather than the
+    database being unreachable: only then may one post be skipped for it."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, DataError | IntegrityError)
+    return isinstance(exc, StatementError)  # a bind parameter that would not convert
+
+
+def _refused_item(post: WallPost, exc: Exception) -> SkippedItem:
+    return SkippedItem(
+        owner_id=post.owner_id,
+        post_ref=str(post.post_id),
+        post_id=post.post_id,
+        reason=f"the database refused the post: {_short(exc)}",
+        excerpt=post.model_dump_json()[:500],
+    )
+
+
+def _record_skipped(session: Session, group: storage.Group, item: SkippedItem, now: datetime):
+    storage.record_problem(
+        session,
+        group_vk_id=group.vk_id,
+        owner_id=item.owner_id,
+        post_ref=item.post_ref,
+        reason=item.reason,
+        excerpt=item.excerpt,
+        now=now,
+    )
+
+
+def _group_failed(scan: _WallScan, message: str, stats: _Stats) -> None:
+    """This group failed this cycle (its cursor did not move); the next cycle retries it."""
+    group = scan.group
+    stats.outcomes[group.vk_id] = GroupOutcome(
+        vk_id=group.vk_id,
+        screen_name=group.screen_name,
+        status=GroupStatus.ERROR,
+        pages=scan.pages,
+        cursor_post_id=group.cursor_post_id,
+        error=message,
+    )
+
+
+def _unexpected(exc: Exception) -> VkError:
+    return VkError(f"unexpected failure: {_short(exc)}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0][:300] if text else "") or type(exc).__name__
 
 
 def _wall_failed(
@@ -522,7 +643,13 @@ def _download_photos(
             for photo, future in zip(chunk, futures, strict=True):
                 if should_stop():
                     break
-                _store_photo(session_factory, settings, photo, future.result(), near, now, stats)
+                try:
+                    _store_photo(
+                        session_factory, settings, photo, future.result(), near, now, stats
+                    )
+                except Exception:  # one photo's surprise (a database hiccup) never ends the cycle
+                    logger.exception("photo %d: storing it failed; retrying next cycle", photo.id)
+                    stats.photos_retry_later += 1
             if progress:
                 progress("photos", min(chunk_start + len(chunk), total), total)
     finally:

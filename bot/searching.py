@@ -42,10 +42,9 @@ def search_photo(
     from bot.pipeline import Pipeline
     from text import distance_km
 
+    rgb = _read_photo(photo, max_pixels=settings.vk.max_photo_pixels)
     pipeline = Pipeline(settings, sessions, gateway=None)
     vision = pipeline.vision
-    with Image.open(photo) as image:
-        rgb = np.asarray(image.convert("RGB"))
     crops = vision.segmenter.segment(rgb)
     images = [c.crop for c in crops] or [rgb]
     species_set = {species} if species else ({c.species.value for c in crops} or {"cat", "dog"})
@@ -82,6 +81,27 @@ def search_photo(
                 photo_position=owner.photo_position,
             )
     return sorted(results.values(), key=lambda r: -r.similarity)[:top]
+
+
+def _read_photo(photo: Path, *, max_pixels: int) -> np.ndarray:
+    """The photo's pixels; one that is over `max_pixels` is refused from its header, before
+    anything is decoded (ValueError)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(photo)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"the photo is too large to decode ({exc})") from exc
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ValueError(
+                f"the photo has {width}x{height} pixels, over the cap of {max_pixels} "
+                "(vk.max_photo_pixels)"
+            )
+        return np.asarray(image.convert("RGB"))
 
 
 def _city_fits(candidate: str | None, wanted: str | None, max_km: float, distance: Any) -> bool:

@@ -11,7 +11,9 @@ because IVF keeps the internal ids it was given while the id map compacts. The I
 Saving writes each changed partition to a new file, then replaces `manifest.json`
 atomically (`os.replace`): the manifest is the commit point, so a crash mid-save leaves the
 previous manifest and the files it names untouched. Files no manifest names are removed
-after the commit. One writer per directory at a time.
+after the commit. One writer per directory at a time: `save` holds an exclusive `flock` on
+`.lock` in the directory (NFS carries it to other machines), so a nightly rebuild and the
+running bot never delete each other's files mid-save.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -54,6 +57,7 @@ log = logging.getLogger("petmatch.index")
 
 MANIFEST_NAME = "manifest.json"
 _TMP_PREFIX = ".tmp-"
+_LOCK_NAME = ".lock"
 _PARTITION_SUFFIX = ".faiss"
 _HASH_CHUNK = 1 << 22
 
@@ -284,9 +288,14 @@ class FaissIndex:
     # ---- persistence ------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> IndexManifest:
-        """Save atomically into `directory`; unchanged partitions are not rewritten."""
+        """Save atomically into `directory`; unchanged partitions are not rewritten. Another
+        process saving into the same directory waits for this one to finish."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        with _save_lock(directory):
+            return self._save_locked(directory)
+
+    def _save_locked(self, directory: Path) -> IndexManifest:
         token = uuid.uuid4().hex[:12]
         same_dir = self._saved_dir is not None and _same_path(self._saved_dir, directory)
         entries: list[ManifestPartition] = []
@@ -368,7 +377,14 @@ class FaissIndex:
         return manifest
 
     @classmethod
-    def load(
+    def load(cls, directory: str | Path, **options: Any) -> FaissIndex:
+        """Load a saved index (see `_load_unlocked` for `options` and errors), never while
+        another process is in the middle of saving into the same directory."""
+        with _save_lock(Path(directory), shared=True):
+            return cls._load_unlocked(directory, **options)
+
+    @classmethod
+    def _load_unlocked(
         cls,
         directory: str | Path,
         *,
@@ -620,6 +636,28 @@ def _same_path(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def _save_lock(directory: Path, *, shared: bool = False) -> Iterator[None]:
+    """A lock on `directory/.lock`: exclusive for a save, shared for a load (released when
+    the process dies). A directory that does not exist or cannot be written goes unlocked:
+    a load there fails or reads a folder nobody saves into."""
+    import fcntl
+
+    try:
+        handle = (directory / _LOCK_NAME).open("a")
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _remove_unreferenced(directory: Path, keep: set[str]) -> None:

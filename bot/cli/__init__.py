@@ -3,6 +3,8 @@ the commands so that `petmatch --help` is instant."""
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from bot.cli import (
@@ -11,13 +13,19 @@ from bot.cli import (
     fakevk_cmd,
     groups_cmd,
     match_cmd,
+    problems_cmd,
     reid_cmd,
     run_cmd,
     text_cmd,
     train_cmd,
 )
-from bot.cli._context import configure_logging
-from bot.config import load_settings
+from bot.cli._config_errors import (
+    describe_config_error,
+    describe_yaml_error,
+    unknown_variables,
+)
+from bot.cli._context import configure_logging, fail
+from bot.config import Settings, load_settings
 
 app = typer.Typer(
     name="petmatch",
@@ -43,7 +51,7 @@ def _root(
         help="Show the version and the data root, then exit.",
     ),
 ) -> None:
-    settings = load_settings()
+    settings = _load_settings_or_fail()
     ctx.obj = settings
     configure_logging(log_level or settings.log_level)
 
@@ -51,6 +59,25 @@ def _root(
 for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, train_cmd, match_cmd):
     _module.register(app)
 doctor_cmd.register(app)
+problems_cmd.register(app)
+
+
+def _load_settings_or_fail() -> Settings:
+    """The settings, or one line naming the bad key (never its value) and exit 1."""
+    import yaml
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    for hint in unknown_variables(dict(os.environ), set(Settings.model_fields)):
+        typer.echo(f"warning: {hint}", err=True)
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        fail(describe_config_error(exc))
+    except SettingsError as exc:  # a list or mapping variable that is not JSON
+        fail(f"configuration error: {str(exc).splitlines()[0]}; the value is not shown")
+    except yaml.YAMLError as exc:
+        fail(f"configuration error: {describe_yaml_error(exc)}")
 
 
 def main() -> None:

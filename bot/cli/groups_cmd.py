@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,22 @@ groups_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the `groups` sub-app to the root app."""
     app.add_typer(groups_app, name="groups")
+
+
+#: The database column for a group's city (`groups.city`, String(255)).
+MAX_CITY_CHARS = 255
+
+
+@contextmanager
+def _one_line_database_errors() -> Iterator[None]:
+    """A value the database refuses becomes one line, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"the database refused the group: {(first[0] if first else type(exc).__name__)[:200]}")
 
 
 def projected_daily_calls(walls: int, interval_minutes: float, walls_per_execute: int) -> dict:
@@ -69,6 +87,8 @@ def add(
     if kind is not None and kind not in storage.GROUP_KINDS:
         fail(f"--kind must be one of {', '.join(storage.GROUP_KINDS)}, not {kind!r}")
     settings = settings_from(ctx)
+    if city is not None and len(city) > MAX_CITY_CHARS:
+        fail(f"--city is {len(city)} characters long; at most {MAX_CITY_CHARS} fit")
     engine = open_migrated(settings)
     gateway = build_gateway(settings)
     try:
@@ -92,7 +112,7 @@ def add(
                 "petmatch can only read open walls"
             )
         now = datetime.now(UTC)
-        with storage.session_scope(engine) as session:
+        with _one_line_database_errors(), storage.session_scope(engine) as session:
             group, created = storage.upsert_group(
                 session,
                 vk_id=info.id,
@@ -159,6 +179,7 @@ def list_(
         with storage.session_scope(engine) as session:
             groups = storage.list_groups(session)
             today = {c.method: c.count for c in storage.vk_calls_on(session, now.date())}
+            problems = storage.problem_counts(session)
     finally:
         engine.dispose()
     walls = sum(1 for g in groups if g.accessible)
@@ -176,7 +197,9 @@ def list_(
         )
     if as_json:
         payload: dict[str, Any] = {
-            "groups": [_group_json(g) for g in groups],
+            "groups": [
+                {**_group_json(g), "skipped_items": problems.get(g.vk_id, 0)} for g in groups
+            ],
             "interval_minutes": settings.polling.interval_minutes,
             "projected_daily_calls": projection,
             "daily_wall_get_quota": quota,
@@ -185,7 +208,7 @@ def list_(
         }
         print_json(payload)
     else:
-        _print_table(groups)
+        _print_table(groups, problems)
         typer.echo(
             f"projected per day at every {settings.polling.interval_minutes:g} min: "
             f"{projection['wall.get']} wall.get (quota {quota}), {projection['execute']} execute; "
@@ -215,7 +238,7 @@ def _group_json(group: Any) -> dict[str, Any]:
     }
 
 
-def _print_table(groups: list[Any]) -> None:
+def _print_table(groups: list[Any], problems: dict[int, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -223,7 +246,8 @@ def _print_table(groups: list[Any]) -> None:
         typer.echo("no groups yet: petmatch groups add <vk url | screen name | id>")
         return
     table = Table(
-        "id", "screen name", "title", "city", "kind", "comments", "cursor", "last poll", "state"
+        "id", "screen name", "title", "city", "kind", "comments", "cursor", "last poll", "state",
+        "skipped",
     )
     for g in groups:
         recheck = f"{g.next_check_at:%Y-%m-%d %H:%M}" if g.next_check_at else "next cycle"
@@ -240,5 +264,8 @@ def _print_table(groups: list[Any]) -> None:
             str(g.cursor_post_id),
             f"{g.last_polled_at:%Y-%m-%d %H:%M}" if g.last_polled_at else "never",
             state,
+            str(problems.get(g.vk_id, 0)),
         )
     Console(width=160).print(table)
+    if any(problems.get(g.vk_id) for g in groups):
+        typer.echo("skipped: malformed items polling recorded and skipped (petmatch problems list)")

@@ -148,14 +148,15 @@ def list_matches(
     limit: int = typer.Option(50, min=1),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
-    """Show candidate pairs with their confidence and the reasons for the decision.
+    """Show candidate pairs with their confidence and the reasons for the decision, then the
+    posts whose photos could not be looked at yet (waiting for another try) or at all (failed).
 
     Example: petmatch matches list --all --json
     """
     from bot import storage
     from bot.storage import pipeline as store
 
-    _, sessions = _open(ctx)
+    settings, sessions = _open(ctx)
     with storage.session_scope(sessions) as session:
         rows = store.list_matches(session, accepted_only=not show_all, limit=limit)
         urls = {
@@ -185,6 +186,37 @@ def list_matches(
             )
     if not rows and not as_json:
         typer.echo("no matches yet" + ("" if show_all else " (try --all for rejected ones)"))
+    _list_unlooked(sessions, settings.processing.max_attempts, limit=limit, as_json=as_json)
+
+
+def _list_unlooked(sessions: Any, max_attempts: int, *, limit: int, as_json: bool) -> None:
+    """Posts that could not be looked at: `waiting` for the next try, or `failed` for good."""
+    from bot import storage
+    from bot.storage.problems import list_post_retries
+    from bot.storage.records import PostState
+
+    with storage.session_scope(sessions) as session:
+        rows = list_post_retries(session, limit=limit)
+    for post, retry in rows:
+        if post.state not in (PostState.PENDING, PostState.PROCESSING, PostState.FAILED):
+            continue
+        state = "failed" if post.state is PostState.FAILED else "waiting"
+        record = {
+            "post": post.url,
+            "state": state,
+            "attempts": retry.attempts,
+            "max_attempts": max_attempts,
+            "next_attempt_at": None if state == "failed" else retry.next_attempt_at.isoformat(),
+            "reason": f"could not look at its photos: {retry.last_error}",
+        }
+        if as_json:
+            print_json({"unlooked": record})
+            continue
+        when = "" if state == "failed" else f", next try {retry.next_attempt_at:%Y-%m-%d %H:%M}"
+        typer.echo(
+            f"{state:<8} {post.url}  ({retry.attempts} of {max_attempts} attempts{when})\n"
+            f"         {record['reason']}"
+        )
 
 
 @comments_app.command("list")

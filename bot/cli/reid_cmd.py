@@ -120,6 +120,16 @@ def eval_command(
             )
     except (ReidError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    except Exception as exc:  # onnxruntime's own errors (a corrupt .onnx) subclass only Exception
+        if not type(exc).__module__.startswith("onnxruntime"):
+            raise
+        first = str(exc).strip().splitlines()
+        fail(f"cannot run the model: {(first[0] if first else type(exc).__name__)[:300]}")
+    if metrics.queries == 0:
+        fail(
+            "nothing to evaluate: no query image has another image of its identity in the "
+            "gallery (each identity needs at least two images for --leave-one-out)"
+        )
     seconds = time.perf_counter() - started
     payload = {**metrics.model_dump(), "model": embedder.model_id, "seconds": round(seconds, 2)}
     if as_json:

@@ -201,6 +201,8 @@ def _print_processing(processed: Any) -> None:
         typer.echo(f"  comments {state}: {count}")
     for failure in processed.failures:
         typer.echo(f"  failed: {failure}")
+    for waiting in processed.retry_later:
+        typer.echo(f"  could not look yet, will retry: {waiting}")
 
 
 def _print_summary(report: PollReport) -> None:
@@ -211,6 +213,11 @@ def _print_summary(report: PollReport) -> None:
     typer.echo(
         f"posts: {report.new_posts} new, {report.edited_posts} edited, "
         f"{report.skipped_ads} ads skipped"
+        + (
+            f", {report.skipped_items} malformed items skipped (petmatch problems list)"
+            if report.skipped_items
+            else ""
+        )
     )
     typer.echo(
         f"photos: {report.photos_stored} stored, {report.photos_identical} identical to stored "

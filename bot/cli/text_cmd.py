@@ -20,9 +20,13 @@ def register(app: typer.Typer) -> None:
 def _record(line_no: int, line: str, classify: Any) -> dict[str, Any]:
     """One output record for one input line; an error record when the line is malformed."""
     try:
-        item = json.loads(line)
+        item = json.loads(line, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         return {"line": line_no, "error": f"invalid JSON: {exc.msg}"}
+    except RecursionError:
+        return {"line": line_no, "error": "invalid JSON: nested too deeply"}
+    except ValueError as exc:  # NaN / Infinity: not JSON, and never written back out
+        return {"line": line_no, "error": f"invalid JSON: {exc}"}
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
         return {
             "line": line_no,
@@ -43,6 +47,19 @@ def _record(line_no: int, line: str, classify: Any) -> dict[str, Any]:
     }
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _dumps(record: dict[str, Any], line_no: int) -> str:
+    """One output line; a record that cannot be valid JSON becomes an error record."""
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        error = {"line": line_no, "error": f"the result is not valid JSON ({exc})"}
+        return json.dumps(error, ensure_ascii=False)
+
+
 def classify_stream(lines: IO[str], out: IO[str]) -> tuple[int, int]:
     """Classify JSON lines one at a time (bounded memory); returns (records, errors)."""
     from text import classify_post
@@ -54,7 +71,7 @@ def classify_stream(lines: IO[str], out: IO[str]) -> tuple[int, int]:
         record = _record(line_no, line, classify_post)
         errors += "error" in record
         records += 1
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.write(_dumps(record, line_no) + "\n")
     return records, errors
 
 

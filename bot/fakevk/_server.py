@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         if response.delay:
             time.sleep(response.delay)
+        if response.trickle_head:
+            self._trickle_all(response)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         if response.location:
@@ -79,7 +82,29 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.trickle_seconds:
+            self._trickle(response)
+            return
         self.wfile.write(response.body)
+
+    def _trickle_all(self, response: Response) -> None:
+        """The status line and headers trickle too: the client never even sees a status."""
+        head = (
+            f"HTTP/1.1 {response.status} OK\r\nContent-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\n\r\n"
+        ).encode("ascii")
+        for offset in range(len(head)):
+            self.wfile.write(head[offset : offset + 1])
+            self.wfile.flush()
+            time.sleep(response.trickle_seconds)
+        self.wfile.write(response.body)
+
+    def _trickle(self, response: Response) -> None:
+        """One byte, a pause, one byte...: every read succeeds, none ever finishes the body."""
+        for offset in range(len(response.body)):
+            self.wfile.write(response.body[offset : offset + 1])
+            self.wfile.flush()
+            time.sleep(response.trickle_seconds)
 
 
 class FakeVkServer(FakeVk):

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,14 +54,24 @@ ERROR_MESSAGES: dict[int, str] = {
     223: "Too many replies",
 }
 
-_TRANSPORT_FAULTS = {"http500", "http502", "timeout", "slow", "truncated", "not_json"}
+_TRANSPORT_FAULTS = {"http500", "http502", "timeout", "slow", "truncated", "not_json", "trickle"}
+_TRANSPORT_FAULTS |= {"trickle_head"}
 _PHOTO_FAULTS = {"corrupt", "huge", "not_image", "404", "http500", "timeout", "slow", "redirect"}
+_PHOTO_FAULTS |= {"trickle", "trickle_head"}
 #: Where the "redirect" photo fault points: off any allowlist (and never resolvable).
 OFFSITE_PHOTO_URL = "http://photos.example.invalid/cat.jpg"
 _WALL_GET_CALL = re.compile(
     r'API\.wall\.get\(\{"owner_id": (-?\d+), "offset": (\d+), "count": (\d+)\}\)'
 )
 _EXECUTE_CODE = re.compile(r"^return \[(.*)\];$", re.S)
+#: The gateway's comment-paging script (`bot.vk.gateway.all_comments_code`), recognised by its
+#: first line and its fixed body.
+_COMMENTS_CODE = re.compile(
+    r"^var offset = 0;\nvar page = API\.wall\.getComments\(\{"
+    r'"owner_id": (-?\d+), "post_id": (\d+), "offset": offset, "count": 100, "sort": "asc"'
+    r"\}\);\n(.*)$",
+    re.S,
+)
 _LINK = re.compile(r"https?://|\bvk\.(?:com|ru|cc|me)/|\b[\w-]+\.(?:ru|com|рф|org|net)\b", re.I)
 _SIZE_LETTERS = (("s", 75), ("m", 130), ("x", 604), ("y", 807), ("z", 1080), ("w", 2560))
 
@@ -86,6 +96,8 @@ class Response:
     delay: float = 0.0
     stream_bytes: int = 0  # > 0: stream this many bytes with no Content-Length ("huge")
     location: str | None = None
+    trickle_seconds: float = 0.0  # > 0: send the body one byte every this many seconds
+    trickle_head: bool = False  # trickle the status line and headers too
 
 
 @dataclass
@@ -145,13 +157,16 @@ class FakeVk:
         hang_seconds: float = 2.0,
         slow_seconds: float = 0.2,
         huge_bytes: int = 64 * 1024 * 1024,
-        bot_user_id: int = -1,
+        bot_user_id: int = 424242,
+        trickle_seconds: float = 0.5,
     ):
         self.token = token
         self.hang_seconds = hang_seconds
         self.slow_seconds = slow_seconds
         self.huge_bytes = huge_bytes
-        self.bot_user_id = bot_user_id
+        self.bot_user_id = bot_user_id  # the user the token belongs to (`users.get`)
+        self.trickle_seconds = trickle_seconds
+        self._item_mutations: dict[tuple[int, int], Callable[[dict[str, Any]], Any]] = {}
         self.photo_base_url = "http://127.0.0.1/photos/"
         self.calls: Counter[str] = Counter()
         self.call_log: list[tuple[str, dict[str, str]]] = []
@@ -318,6 +333,17 @@ class FakeVk:
             post = self._posts[abs(group_id)][post_id]
             return [self._photo_url(p, "orig") for p in post.photos]
 
+    def mutate_item(
+        self, group_id: int, post_id: int, mutate: Callable[[dict[str, Any]], Any]
+    ) -> None:
+        """Serve post `post_id` through `mutate`: it gets the item's JSON (a fresh copy) and
+        returns what `wall.get` puts in its place, anything at all. This is how tests send a
+        malformed item inside an otherwise valid response."""
+        with self._lock:
+            if post_id not in self._posts.get(abs(group_id), {}):
+                raise KeyError(f"no post {post_id} on wall -{abs(group_id)}")
+            self._item_mutations[(abs(group_id), post_id)] = mutate
+
     def inject_fault(
         self,
         method: str,
@@ -395,6 +421,9 @@ class FakeVk:
         response = _json_response(payload)
         if fault == "slow":
             response.delay = self.slow_seconds
+        if fault in ("trickle", "trickle_head"):
+            response.trickle_seconds = self.trickle_seconds
+            response.trickle_head = fault == "trickle_head"
         return response
 
     def handle_photo(self, path: str, url: str) -> Response:
@@ -416,6 +445,14 @@ class FakeVk:
             return Response(302, b"", "text/html", location=OFFSITE_PHOTO_URL)
         if fault == "huge":
             return Response(200, b"\xff\xd8\xff\xe0", "image/jpeg", stream_bytes=self.huge_bytes)
+        if fault in ("trickle", "trickle_head"):
+            return Response(
+                200,
+                photo.data,
+                "image/jpeg",
+                trickle_seconds=self.trickle_seconds,
+                trickle_head=fault == "trickle_head",
+            )
         delay = (
             self.hang_seconds
             if fault == "timeout"
@@ -636,8 +673,14 @@ class FakeVk:
         )
         return {
             "count": len(posts),
-            "items": [self._post_json(p) for p in posts[offset : offset + count]],
+            "items": [self._served_item(p) for p in posts[offset : offset + count]],
         }
+
+    def _served_item(self, post: _Post) -> Any:
+        """A post's `wall.get` item, passed through its mutation when a test set one."""
+        item = self._post_json(post)
+        mutate = self._item_mutations.get((-post.owner_id, post.id))
+        return item if mutate is None else mutate(item)
 
     def _group_by_ref(self, ref: str) -> _Group | None:
         ref = ref.strip()
@@ -660,7 +703,11 @@ class _VkFailure(Exception):
 def _json_response(payload: Any) -> Response:
     import json
 
-    return Response(200, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    try:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate travels escaped, as "\ud800"
+        body = json.dumps(payload).encode("ascii")
+    return Response(200, body)
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
@@ -697,6 +744,8 @@ def _m_wall_get(vk: FakeVk, params: Mapping[str, str]) -> Any:
 
 def _m_execute(vk: FakeVk, params: Mapping[str, str]) -> Any:
     code = (params.get("code") or "").strip()
+    if _COMMENTS_CODE.match(code):
+        return _m_execute_comments(vk, code)
     match = _EXECUTE_CODE.match(code)
     calls = _WALL_GET_CALL.findall(match.group(1)) if match else []
     if not match or len(calls) != match.group(1).count("API."):
@@ -852,6 +901,34 @@ def _m_create_comment(vk: FakeVk, params: Mapping[str, str]) -> Any:
     return {"comment_id": comment.id, "parents_stack": []}
 
 
+def _m_execute_comments(vk: FakeVk, code: str) -> Any:
+    """The gateway's comment-paging script: every top-level comment of one post, as VK's
+    `execute` would assemble it from up to 25 `wall.getComments` pages."""
+    match = _COMMENTS_CODE.match(code)
+    assert match is not None  # checked by the caller
+    if "API.wall.getComments(" not in match.group(3):
+        raise _VkFailure(12, "Unable to compile code: unexpected comment script")
+    post = _find_post(vk, {"owner_id": match.group(1), "post_id": match.group(2)})
+    vk.calls["execute:wall.getComments"] += 1
+    mine = [c for c in vk._comments if c.owner_id == post.owner_id and c.post_id == post.id]
+    return {"count": len(mine), "items": [_comment_json(c) for c in mine[:2500]]}
+
+
+def _m_users_get(vk: FakeVk, params: Mapping[str, str]) -> Any:
+    """`users.get` without ids: the user the token belongs to."""
+    token = vk.token_for(params.get("access_token"))
+    user_id = token.user_id if token is not None and token.user_id is not None else vk.bot_user_id
+    return [
+        {
+            "id": user_id,
+            "first_name": "Петмэтч",
+            "last_name": "Бот",
+            "can_access_closed": True,
+            "is_closed": False,
+        }
+    ]
+
+
 _HANDLERS = {
     "wall.get": _m_wall_get,
     "execute": _m_execute,
@@ -859,5 +936,6 @@ _HANDLERS = {
     "utils.resolveScreenName": _m_resolve_screen_name,
     "wall.getComments": _m_get_comments,
     "wall.createComment": _m_create_comment,
+    "users.get": _m_users_get,
 }
 _HANDLERS.update(token_methods(_m_groups_get_by_id))

@@ -53,6 +53,13 @@ from bot.storage.posts import (
     set_post_state,
     upsert_post,
 )
+from bot.storage.problems import (
+    PostRetry,
+    Problem,
+    list_problems,
+    problem_counts,
+    record_problem,
+)
 from bot.storage.records import Group, Pause, Photo, PhotoState, Post, PostState, VkCallCount
 from bot.storage.usage import (
     WRITES_SCOPE,
@@ -76,7 +83,9 @@ __all__ = [
     "PhotoState",
     "Post",
     "PostChange",
+    "PostRetry",
     "PostState",
+    "Problem",
     "SessionFactory",
     "StorageError",
     "VkCallCount",
@@ -100,6 +109,7 @@ __all__ = [
     "head_revision",
     "instance_lock",
     "list_groups",
+    "list_problems",
     "mark_group_inaccessible",
     "method_scope",
     "open_database",
@@ -107,9 +117,11 @@ __all__ = [
     "pending_posts",
     "photos_of_post",
     "posts_of_case",
+    "problem_counts",
     "record_group_error",
     "record_photo_failure",
     "record_photo_stored",
+    "record_problem",
     "remove_group",
     "session_factory",
     "session_scope",

@@ -22,6 +22,7 @@ from bot.vk.errors import (
 from bot.vk.models import (
     GroupInfo,
     PhotoRef,
+    SkippedItem,
     VkComment,
     VkGateway,
     WallPage,
@@ -40,6 +41,7 @@ __all__ = [
     "MethodPausedError",
     "PhotoDownloadError",
     "PhotoRef",
+    "SkippedItem",
     "TokenError",
     "TransientVkError",
     "VkApiGateway",

@@ -1,34 +1,90 @@
-"""Turn VK's JSON (API 5.199, as real VK sends it) into petmatch's frozen models."""
+"""Turn VK's JSON (API 5.199, as real VK sends it) into petmatch's frozen models.
+
+Nothing upstream is trusted: ids must be integers that fit the database's 64-bit columns,
+dates must fall in a plausible range, strings lose what no database stores (NUL, lone
+surrogates). A `wall.get` item that fails is skipped with its reason and a bounded excerpt
+(`WallPage.skipped`); the rest of the page goes on.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.vk.errors import MalformedResponseError
-from bot.vk.models import GroupInfo, PhotoRef, VkComment, WallPage, WallPost
+from bot.vk.models import GroupInfo, PhotoRef, SkippedItem, VkComment, WallPage, WallPost
 
 # Fallback order for old photos whose `sizes` carry no dimensions (width/height 0).
 _LETTER_RANK = {letter: rank for rank, letter in enumerate("wzyxrqpoms")}
+_INT64 = 2**63
+_INT32 = 2**31
+#: Unix seconds petmatch accepts as a post's date or edit time (2000-01-01 .. 2100-01-01).
+_EARLIEST, _LATEST = 946_684_800, 4_102_444_800
+_EXCERPT_CHARS = 500
+#: Every failure a hostile item can raise while it is read; anything else is a petmatch bug.
+_ITEM_ERRORS = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    OverflowError,
+    OSError,
+    RecursionError,
+)
 
 
 def unix_to_utc(value: Any) -> datetime:
-    """A unix timestamp → an aware UTC datetime."""
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    """A unix timestamp → an aware UTC datetime (ValueError when it is none, or absurd)."""
+    seconds = _integer(value, "date")
+    if not _EARLIEST <= seconds < _LATEST:
+        raise ValueError(f"timestamp {seconds} is outside 2000..2100")
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _integer(value: Any, name: str, *, bits: int = 64) -> int:
+    """A JSON integer (or a string of digits) that fits a signed `bits`-bit column."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} is a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{name} is not an integer")
+        value = int(value)
+    elif isinstance(value, str):
+        value = int(value.strip())
+    elif not isinstance(value, int):
+        raise TypeError(f"{name} is a {type(value).__name__}")
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise ValueError(f"{name} {value} does not fit {bits} bits")
+    return value
+
+
+def _string(value: Any, name: str) -> str:
+    """A JSON string (or nothing → ""), cleaned of what no database stores."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is a {type(value).__name__}, not a string")
+    return clean_text(value)
+
+
+def clean_text(text: str) -> str:
+    """PostgreSQL refuses NUL in text, and neither backend stores lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def best_photo(photo: Mapping[str, Any]) -> PhotoRef | None:
     """The best URL of one `photo` object: `orig_photo`, else the largest of `sizes` by area,
     else by size letter (w > z > y > x > … > m > s). None when it has no URL at all."""
-    owner_id = int(photo.get("owner_id", 0))
-    photo_id = int(photo.get("id", 0))
+    owner_id = _integer(photo.get("owner_id", 0), "photo owner_id")
+    photo_id = _integer(photo.get("id", 0), "photo id")
     orig = photo.get("orig_photo")
     if isinstance(orig, Mapping) and orig.get("url"):
         return PhotoRef(
             owner_id=owner_id,
             photo_id=photo_id,
-            url=str(orig["url"]),
+            url=_string(orig["url"], "photo url"),
             width=_dim(orig.get("width")),
             height=_dim(orig.get("height")),
         )
@@ -47,7 +103,7 @@ def best_photo(photo: Mapping[str, Any]) -> PhotoRef | None:
     return PhotoRef(
         owner_id=owner_id,
         photo_id=photo_id,
-        url=str(chosen["url"]),
+        url=_string(chosen["url"], "photo url"),
         width=_dim(chosen.get("width")),
         height=_dim(chosen.get("height")),
     )
@@ -55,8 +111,8 @@ def best_photo(photo: Mapping[str, Any]) -> PhotoRef | None:
 
 def _dim(value: Any) -> int | None:
     try:
-        number = int(value)
-    except (TypeError, ValueError):
+        number = _integer(value, "size", bits=32)
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if number > 0 else None
 
@@ -78,12 +134,14 @@ def parse_post(item: Mapping[str, Any]) -> WallPost:
     """One item of `wall.get`. A repost keeps its own id; `origin_*` names the original (the
     last entry of `copy_history`), and text and photos merge the repost's with the chain's."""
     try:
-        texts = [str(item.get("text") or "").strip()]
-        photos = _photos_of(item.get("attachments") or ())
-        history = [h for h in item.get("copy_history") or () if isinstance(h, Mapping)]
+        texts = [_string(item.get("text"), "text").strip()]
+        photos = _photos_of(_sequence(item.get("attachments"), "attachments"))
+        history = [
+            h for h in _sequence(item.get("copy_history"), "copy_history") if isinstance(h, Mapping)
+        ]
         for shared in history:
-            texts.append(str(shared.get("text") or "").strip())
-            photos.extend(_photos_of(shared.get("attachments") or ()))
+            texts.append(_string(shared.get("text"), "text").strip())
+            photos.extend(_photos_of(_sequence(shared.get("attachments"), "attachments")))
         origin = history[-1] if history else None
         merged: list[str] = []
         for text in texts:
@@ -99,9 +157,12 @@ def parse_post(item: Mapping[str, Any]) -> WallPost:
         comments = item.get("comments")
         can_comment = bool(comments.get("can_post")) if isinstance(comments, Mapping) else False
         edited = item.get("edited")
+        post_id = _integer(item["id"], "id")
+        if post_id <= 0:
+            raise ValueError(f"id {post_id} is not a post id")
         return WallPost(
-            owner_id=int(item["owner_id"]),
-            post_id=int(item["id"]),
+            owner_id=_integer(item["owner_id"], "owner_id"),
+            post_id=post_id,
             date=unix_to_utc(item["date"]),
             edited=unix_to_utc(edited) if edited else None,
             text="\n\n".join(merged),
@@ -109,14 +170,23 @@ def parse_post(item: Mapping[str, Any]) -> WallPost:
             marked_as_ads=bool(item.get("marked_as_ads")),
             can_comment=can_comment,
             photos=tuple(unique),
-            origin_owner_id=int(origin["owner_id"]) if origin else None,
-            origin_post_id=int(origin["id"]) if origin else None,
+            origin_owner_id=_integer(origin["owner_id"], "origin owner_id") if origin else None,
+            origin_post_id=_integer(origin["id"], "origin id") if origin else None,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _ITEM_ERRORS as exc:
         raise MalformedResponseError(
-            f"wall.get: a post has an unexpected shape ({type(exc).__name__}: {exc})",
+            f"wall.get: a post has an unexpected shape ({type(exc).__name__}: "
+            f"{clean_text(str(exc))[:200]})",
             method="wall.get",
         ) from exc
+
+
+def _sequence(value: Any, name: str) -> Iterable[Any]:
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{name} is a {type(value).__name__}, not a list")
+    return value
 
 
 def parse_wall_page(owner_id: int, response: Any) -> WallPage:
@@ -126,33 +196,77 @@ def parse_wall_page(owner_id: int, response: Any) -> WallPage:
             f"wall.get for {owner_id}: expected {{count, items}}, got {type(response).__name__}",
             method="wall.get",
         )
-    posts = tuple(parse_post(item) for item in response["items"] if isinstance(item, Mapping))
-    return WallPage(owner_id=owner_id, count=int(response.get("count", len(posts))), posts=posts)
+    posts: list[WallPost] = []
+    skipped: list[SkippedItem] = []
+    for item in response["items"]:
+        try:
+            if not isinstance(item, Mapping):
+                raise MalformedResponseError(
+                    f"wall.get: an item is a {type(item).__name__}, not an object",
+                    method="wall.get",
+                )
+            posts.append(parse_post(item))
+        except MalformedResponseError as exc:
+            skipped.append(_skipped(owner_id, item, str(exc)))
+    try:
+        count = _integer(response.get("count", len(response["items"])), "count")
+    except _ITEM_ERRORS:
+        count = len(response["items"])  # a bad total only stops paging early
+    return WallPage(owner_id=owner_id, count=count, posts=tuple(posts), skipped=tuple(skipped))
+
+
+def _skipped(owner_id: int, item: Any, reason: str) -> SkippedItem:
+    """What is kept of an unreadable item: its id as sent, the reason, a bounded excerpt."""
+    raw_id = item.get("id") if isinstance(item, Mapping) else None
+    try:
+        post_id: int | None = _integer(raw_id, "id")
+    except _ITEM_ERRORS:
+        post_id = None
+    try:
+        excerpt = json.dumps(item, ensure_ascii=False, default=repr)
+    except _ITEM_ERRORS:
+        excerpt = f"<{type(item).__name__} that does not serialise>"
+    return SkippedItem(
+        owner_id=owner_id,
+        post_ref=clean_text(_excerpt_of(raw_id))[:64],
+        post_id=post_id if post_id is not None and post_id > 0 else None,
+        reason=reason,
+        excerpt=clean_text(excerpt[: _EXCERPT_CHARS * 2])[:_EXCERPT_CHARS],
+    )
+
+
+def _excerpt_of(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        return value if isinstance(value, str) else json.dumps(value, default=repr)[:64]
+    except _ITEM_ERRORS:
+        return type(value).__name__
 
 
 def parse_group(group: Mapping[str, Any]) -> GroupInfo:
     """One community of `groups.getById`."""
     try:
-        group_id = int(group["id"])
+        group_id = _integer(group["id"], "group id")
+        if group_id <= 0:
+            raise ValueError(f"group id {group_id} is not positive")
         return GroupInfo(
             id=group_id,
-            screen_name=str(group.get("screen_name") or f"club{group_id}"),
-            name=str(group.get("name") or ""),
+            screen_name=clean_text(str(group.get("screen_name") or f"club{group_id}"))[:255],
+            name=clean_text(str(group.get("name") or ""))[:1024],
             is_closed=int(group.get("is_closed") or 0),
             deactivated=group.get("deactivated"),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except _ITEM_ERRORS as exc:
         raise MalformedResponseError(
             f"groups.getById: unexpected group shape ({exc})", method="groups.getById"
         ) from exc
 
 
-def parse_comments(response: Any) -> list[VkComment]:
-    """The `response` of `wall.getComments`."""
+def parse_comments(response: Any, *, method: str = "wall.getComments") -> list[VkComment]:
+    """The `response` of `wall.getComments` (or of the gateway's comment-paging `execute`)."""
     if not isinstance(response, Mapping) or not isinstance(response.get("items"), list):
-        raise MalformedResponseError(
-            "wall.getComments: expected {count, items}", method="wall.getComments"
-        )
+        raise MalformedResponseError(f"{method}: expected {{count, items}}", method=method)
     comments = []
     for item in response["items"]:
         if not isinstance(item, Mapping) or item.get("deleted"):
@@ -166,8 +280,6 @@ def parse_comments(response: Any) -> list[VkComment]:
                     date=unix_to_utc(item.get("date", 0)),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedResponseError(
-                f"wall.getComments: unexpected comment shape ({exc})", method="wall.getComments"
-            ) from exc
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            continue  # one unreadable comment must not hide the others
     return comments

@@ -28,13 +28,21 @@ def parse_group_ref(ref: str) -> int | str:
             raise ValueError(f"not a VK community URL: {ref!r} (expected https://vk.com/<name>)")
         candidate = segments[0]
     if re.fullmatch(r"-?\d+", candidate):
-        group_id = abs(int(candidate))
-        if group_id == 0:
-            raise ValueError(f"not a VK community id: {ref!r}")
-        return group_id
+        return _group_id(candidate.lstrip("-"), ref)
     numeric = _NUMERIC_PREFIX.match(candidate.lower())
     if numeric:
-        return int(numeric.group(1))
+        return _group_id(numeric.group(1), ref)
     if _SCREEN_NAME.match(candidate):
         return candidate
     raise ValueError(f"not a VK community reference: {ref!r}")
+
+
+#: VK ids are stored in 64-bit columns; anything longer is no community.
+_MAX_DIGITS = 19
+
+
+def _group_id(digits: str, ref: str) -> int:
+    group_id = int(digits) if len(digits) <= _MAX_DIGITS else 0
+    if not 0 < group_id < 2**63:
+        raise ValueError(f"not a VK community id: {ref[:80]!r}")
+    return group_id

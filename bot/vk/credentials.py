@@ -193,6 +193,15 @@ class RoleSplitGateway:
     def get_comments(self, owner_id: int, post_id: int) -> Any:
         return self.reader.get_comments(owner_id, post_id)
 
+    def read_all_comments(self, owner_id: int, post_id: int) -> Any:
+        # The duplicate check before a comment reads with the credential that reads walls.
+        return self.reader.read_all_comments(owner_id, post_id)
+
+    def own_user_id(self) -> int | None:
+        """The comment token's user: the bot's comments are by that user (or, with
+        `from_group`, by the bot's community)."""
+        return None if self.commenter is None else self.commenter.own_user_id()
+
     def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
         if self.commenter is None:
             raise TokenError(f"commenting is off: no {COMMENT_VARIABLE} or {TOKEN_VARIABLE}")

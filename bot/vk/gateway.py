@@ -21,10 +21,10 @@ import requests
 import vk_api
 from jconfig.memory import MemoryConfig
 from pydantic import SecretStr
-from requests.adapters import HTTPAdapter
 from vk_api.exceptions import CAPTCHA_ERROR_CODE
 
 from bot.config import VkSettings
+from bot.vk._deadline import DeadlineAdapter, DeadlineExceededError, chunks_within
 from bot.vk._parse import parse_comments, parse_group, parse_wall_page
 from bot.vk._photo import host_allowed, sniff_image_type, url_host
 from bot.vk._refs import parse_group_ref
@@ -44,7 +44,14 @@ from bot.vk.errors import (
 )
 from bot.vk.models import GroupInfo, VkComment, WallPage, WallRequest
 
-__all__ = ["VK_METHOD_URL", "VkApiGateway", "error_for_code", "wall_get_code"]
+__all__ = [
+    "MAX_COMMENT_PAGES",
+    "VK_METHOD_URL",
+    "VkApiGateway",
+    "all_comments_code",
+    "error_for_code",
+    "wall_get_code",
+]
 
 logger = logging.getLogger("petmatch.vk")
 
@@ -103,26 +110,65 @@ def wall_get_code(requests_: Sequence[WallRequest]) -> str:
     return f"return [{calls}];"
 
 
-class _ApiAdapter(HTTPAdapter):
-    """Re-routes `https://api.vk.ru/method/...` to the configured API URL and applies a default
-    timeout (vk_api passes none)."""
+#: `execute` allows 25 API calls: one comment-reading `execute` pages through 2,500 comments.
+MAX_COMMENT_PAGES = 25
 
-    def __init__(self, api_url: str, timeout: float):
-        super().__init__()
+
+def all_comments_code(owner_id: int, post_id: int) -> str:
+    """The VKScript that pages through a post's top-level comments in one `execute` call
+    (100 a page, oldest first), in a fixed form the fake VK server parses."""
+    page = (
+        f'API.wall.getComments({{"owner_id": {int(owner_id)}, "post_id": {int(post_id)}, '
+        '"offset": offset, "count": 100, "sort": "asc"})'
+    )
+    return (
+        "var offset = 0;\n"
+        f"var page = {page};\n"
+        "var items = page.items;\n"
+        "var total = page.current_level_count;\n"
+        "var calls = 1;\n"
+        f"while (calls < {MAX_COMMENT_PAGES} && offset + 100 < total) {{\n"
+        "  offset = offset + 100;\n"
+        f"  items = items + {page}.items;\n"
+        "  calls = calls + 1;\n"
+        "}\n"
+        'return {"count": total, "items": items};'
+    )
+
+
+class _ApiAdapter(DeadlineAdapter):
+    """Re-routes `https://api.vk.ru/method/...` to the configured API URL, applies a default
+    timeout (vk_api passes none) and reads the body against an overall deadline."""
+
+    def __init__(self, api_url: str, timeout: float, deadline: float | None = None):
+        super().__init__(deadline)
         self._api_url = api_url if api_url.endswith("/") else api_url + "/"
         self._timeout = timeout
+        self._deadline = deadline
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
         if request.url and request.url.startswith(VK_METHOD_URL):
             request.url = self._api_url + request.url[len(VK_METHOD_URL) :]
-        return super().send(
+        started = time.monotonic()
+        response = super().send(
             request,
-            stream=stream,
+            stream=stream or self._deadline is not None,
             timeout=self._timeout if timeout is None else timeout,
             verify=verify,
             cert=cert,
             proxies=proxies,
         )
+        if stream or self._deadline is None:
+            return response
+        try:
+            body = b"".join(chunks_within(response.raw, deadline=started + self._deadline))
+        except BaseException:
+            response.close()
+            raise
+        response._content = body
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
 
 
 def _refuse_captcha(captcha: Exception) -> None:
@@ -185,8 +231,16 @@ class VkApiGateway:
         self._owns_session = session is None
         self._http = session if session is not None else requests.Session()
         self._http.headers.setdefault("User-Agent", _USER_AGENT)
+        photo_adapter = DeadlineAdapter(settings.photo_deadline_seconds)
+        for scheme in ("http://", "https://"):
+            self._http.mount(scheme, photo_adapter)  # photo hosts: heads end at the deadline
         self._http.mount(
-            VK_METHOD_URL, _ApiAdapter(settings.api_url, settings.request_timeout_seconds)
+            VK_METHOD_URL,
+            _ApiAdapter(
+                settings.api_url,
+                settings.request_timeout_seconds,
+                settings.call_deadline_seconds,
+            ),
         )
         self._vk = vk_api.VkApi(
             token=self._token,
@@ -203,6 +257,8 @@ class VkApiGateway:
         self._counter_lock = threading.Lock()
         self.calls_day: date = self._today()
         self.calls_today: Counter[str] = Counter()
+        self._own_user_id: int | None = None
+        self._own_user_checked = False
 
     def __repr__(self) -> str:
         role = f", role={self._role!r}" if self._role else ""
@@ -312,6 +368,29 @@ class VkApiGateway:
             if len(page) < 100 or len(comments) >= int(total):
                 break
         return comments
+
+    def read_all_comments(self, owner_id: int, post_id: int) -> list[VkComment]:
+        """Every top-level comment of a post (up to 2,500), oldest first, in ONE `execute`
+        call: the duplicate check before a comment costs one call whatever the thread size."""
+        response = self._call("execute", {"code": all_comments_code(owner_id, post_id)})
+        return parse_comments(response, method="execute(wall.getComments)")
+
+    def own_user_id(self) -> int | None:
+        """The id of the user the token belongs to (`users.get`), asked once; None when the
+        token is not a user's (a service or community key answers no user)."""
+        if not self._own_user_checked:
+            try:
+                users = self._call("users.get", {})
+            except VkError as exc:
+                logger.info("users.get gave no user for the token (%s)", exc)
+                users = None
+            first = users[0] if isinstance(users, list) and users else None
+            try:
+                self._own_user_id = int(first["id"]) if isinstance(first, Mapping) else None
+            except (KeyError, TypeError, ValueError):
+                self._own_user_id = None
+            self._own_user_checked = True
+        return self._own_user_id
 
     def create_comment(self, owner_id: int, post_id: int, message: str, *, guid: str) -> int:
         """`wall.createComment`; `guid` makes a retried call return the same comment."""
@@ -474,6 +553,12 @@ class VkApiGateway:
             return MalformedResponseError(
                 f"{method}: the body is not JSON ({type(exc).__name__})", method=method
             )
+        if isinstance(exc, DeadlineExceededError):
+            return TransientVkError(
+                f"{method}: no complete answer within "
+                f"{self._settings.call_deadline_seconds:g}s (deadline)",
+                method=method,
+            )
         if isinstance(exc, requests.Timeout):
             return TransientVkError(f"{method}: timed out", method=method)
         if isinstance(
@@ -509,6 +594,7 @@ class VkApiGateway:
         current = url
         allow = self._settings.photo_hosts
         timeout = self._settings.photo_timeout_seconds
+        deadline = time.monotonic() + self._settings.photo_deadline_seconds
         for _hop in range(_MAX_REDIRECTS + 1):
             host = url_host(current)
             if not host_allowed(host, allow):
@@ -534,10 +620,10 @@ class VkApiGateway:
                     location = response.headers.get("Location", "")
                     current = urljoin(current, location)
                     continue
-                return self._read_photo(response, url)
+                return self._read_photo(response, url, deadline)
         raise PhotoDownloadError("too many redirects", reason="redirect", url=url)
 
-    def _read_photo(self, response: requests.Response, url: str) -> bytes:
+    def _read_photo(self, response: requests.Response, url: str, deadline: float) -> bytes:
         cap = self._settings.max_photo_bytes
         if response.status_code != 200:
             raise PhotoDownloadError(
@@ -560,13 +646,20 @@ class VkApiGateway:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(_CHUNK):
+            for chunk in chunks_within(response.raw, deadline=deadline, chunk_size=_CHUNK):
                 size += len(chunk)
                 if size > cap:
                     raise PhotoDownloadError(
                         f"photo is over the cap of {cap} bytes", reason="too_large", url=url
                     )
                 chunks.append(chunk)
+        except DeadlineExceededError as exc:
+            raise PhotoDownloadError(
+                f"photo did not arrive within {self._settings.photo_deadline_seconds:g}s "
+                "(deadline)",
+                reason="timeout",
+                url=url,
+            ) from exc
         except requests.Timeout as exc:
             raise PhotoDownloadError("photo timed out mid-body", reason="timeout", url=url) from exc
         except requests.RequestException as exc:

@@ -54,12 +54,29 @@ class WallPost(_Frozen):
         return f"https://vk.com/wall{self.owner_id}_{self.post_id}"
 
 
+class SkippedItem(_Frozen):
+    """An item of a `wall.get` page that could not be read as a post: recorded, not stored.
+    `post_ref` is its id as sent (maybe no integer), `post_id` that id when it is one."""
+
+    owner_id: int
+    post_ref: str
+    post_id: int | None = None
+    reason: str
+    excerpt: str
+
+
 class WallPage(_Frozen):
-    """One page of `wall.get` for one wall."""
+    """One page of `wall.get` for one wall; `skipped` are its items that were not posts."""
 
     owner_id: int
     count: int
     posts: tuple[WallPost, ...]
+    skipped: tuple[SkippedItem, ...] = ()
+
+    @property
+    def items_read(self) -> int:
+        """How many items the page held, readable or not."""
+        return len(self.posts) + len(self.skipped)
 
 
 class WallRequest(_Frozen):
