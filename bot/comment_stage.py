@@ -418,12 +418,9 @@ def _has_link(text: str, link: str) -> bool:
 def _gateway_author_ids(gateway: VkGateway | None) -> frozenset[int]:
     """The bot comments as its community (`from_group`, a negative author id) or as the comment
     token's user; a gateway that can say neither leaves only the link to recognise them by."""
-    authors: set[int] = set()
     from_group = getattr(gateway, "from_group", None)
     if isinstance(from_group, int):
-        authors.add(-abs(from_group))
+        return frozenset({-abs(from_group)})  # the commenter itself is never asked
     own_user_id = getattr(gateway, "own_user_id", None)
     user_id = own_user_id() if callable(own_user_id) else None
-    if user_id is not None:
-        authors.add(user_id)
-    return frozenset(authors)
+    return frozenset() if user_id is None else frozenset({user_id})

@@ -205,6 +205,55 @@ def test_split_roles_comment_as_the_community_and_never_cross(
     assert {m for m, t in used if t == SERVICE} >= {"execute"}
 
 
+def test_split_roles_never_repeat_a_comment_after_the_database_is_lost(
+    vk: FakeVkServer, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The duplicate check reads with the service key and knows the community's comments."""
+    import shutil
+
+    from bot.storage import open_database, session_factory
+
+    def run_once(name: str, now: datetime) -> None:
+        db = tmp_path / f"{name}.db"
+        shutil.copyfile(sqlite_template, db)
+        settings = Settings(
+            database_url=f"sqlite:///{db}",
+            var_dir=tmp_path / name,
+            vk=make_vk_settings(
+                vk,
+                token=None,
+                read_token=SecretStr(SERVICE),
+                comment_token=SecretStr(ADMIN),
+                bot_group_id=BOT_GROUP,
+            ),
+            commenting={"min_gap_seconds": 0},
+        )
+        engine = open_database(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            add_groups(vk, sessions, {LOST: "Москва", FOUND: "Москва"}, now=now)
+            with open_vk_gateway(settings.vk) as gateway:
+                poll_cycle(sessions, gateway, settings, now=now)
+                Pipeline(settings, sessions, gateway, vision=fake_vision()).process_pending(
+                    now=now
+                )
+        finally:
+            engine.dispose()
+
+    for vk_id in (LOST, FOUND):
+        vk.add_group(vk_id, f"g{vk_id}", f"Группа {vk_id}")
+    vk.add_post(LOST, text="Пропала собака в Москве", date=_ts(30), photos=[animal_jpeg("bobik")])
+    vk.add_post(
+        FOUND, text="Нашли собаку, Москва", date=_ts(2), photos=[animal_jpeg("bobik", shift=5)]
+    )
+    run_once("first", NOW)
+    assert [c["from_id"] for c in vk.comments] == [-BOT_GROUP]
+    run_once("replaced", NOW + timedelta(hours=1))
+    assert len(vk.comments) == 1  # recognised as the community's own comment, not posted again
+    used = {(method, params["access_token"]) for method, params in vk.call_log}
+    assert {m for m, t in used if t == ADMIN} == {"wall.createComment"}
+
+
 def test_without_a_comment_token_decisions_are_dry_runs(
     vk: FakeVkServer, database_url: str, tmp_path: Path, sessions
 ) -> None:
