@@ -403,10 +403,13 @@ class _Views:
                 kind=str(form.get("kind", "")),
             )
             upload = form.get("photo")
-            if not isinstance(upload, UploadFile) or not upload.filename:
+            data = b""
+            if isinstance(upload, UploadFile):
+                data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            await form.close()  # the upload's temporary file goes now
+            if not data:
                 context["error"] = "Выберите фото."
             else:
-                data = await upload.read(MAX_UPLOAD_BYTES + 1)
                 try:
                     context["results"] = await asyncio.to_thread(
                         self._search, data, context["city"], context["species"], context["kind"]
