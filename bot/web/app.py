@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.applications import Starlette
@@ -95,6 +96,7 @@ def create_app(
             **limiter_args,
         ),
         vision=vision,
+        templates=_templates(settings.commenting.timezone),
     )
     views = _Views(state)
     secret_file = settings.web.secret_key_file or settings.var_dir / "web_secret_key"
@@ -155,6 +157,7 @@ class _DeskState:
         self.clock: Callable[[], datetime]
         self.gateway_factory: Callable[[], Any]
         self.vision: Any
+        self.templates: jinja2.Environment
         self._vision_lock = asyncio.Lock()
 
     def secrets(self) -> tuple[str, ...]:
@@ -162,7 +165,7 @@ class _DeskState:
         return (token.get_secret_value(),) if token is not None else ()
 
 
-def _templates() -> jinja2.Environment:
+def _templates(timezone: str = "UTC") -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bot.web", "templates"),
         autoescape=True,  # everywhere, not only .html: post text is hostile
@@ -175,12 +178,10 @@ def _templates() -> jinja2.Environment:
         DECISION_LABELS=DECISION_LABELS,
         reason_ru=reason_ru,
     )
-    env.filters["dt"] = lambda v: "—" if v is None else f"{v:%d.%m.%Y %H:%M}"
+    zone = ZoneInfo(timezone)  # dates as the volunteers' clocks show them
+    env.filters["dt"] = lambda v: "—" if v is None else f"{v.astimezone(zone):%d.%m.%Y %H:%M}"
     env.filters["pct"] = lambda v: f"{100 * v:.0f}%"
     return env
-
-
-_ENV = _templates()
 
 
 def _login_required(role: Role | None = None) -> Callable[[Handler], Handler]:
@@ -234,7 +235,7 @@ class _Views:
     ) -> HTMLResponse:
         context.setdefault("user", getattr(request.state, "user", None))
         context.setdefault("flash", request.session.pop("flash", None))
-        html = _ENV.get_template(template).render(
+        html = self.s.templates.get_template(template).render(
             csrf=csrf_token(request.session),
             scrub=lambda text: scrub(text, self.s.secrets()),
             path=request.url.path,
