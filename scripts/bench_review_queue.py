@@ -20,12 +20,13 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def fill(engine, pairs: int, now: datetime) -> None:  # noqa: ANN001
+def fill(engine: Any, pairs: int, now: datetime) -> None:
     """`pairs` lost/found post pairs (two cases each) and one candidate pair per couple."""
     from sqlalchemy import insert
 

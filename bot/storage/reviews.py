@@ -44,6 +44,7 @@ __all__ = [
     "add_user",
     "animal_crop_file",
     "confirmed_case_groups",
+    "confirmed_pair_photos",
     "daily_counts",
     "find_user",
     "get_user",
@@ -325,6 +326,42 @@ def confirmed_case_groups(session: Session) -> list[list[int]]:
     for case in list(parent):
         groups.setdefault(root(case), []).append(case)
     return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def confirmed_pair_photos(session: Session) -> list[tuple[str, list[Path]]]:
+    """One identity per animal reviewers confirmed: the matched photo of each side of its
+    confirmed pairs (cases joined transitively), named `pair-<lowest case id>`."""
+    groups = confirmed_case_groups(session)
+    if not groups:
+        return []
+    group_of = {case: min(group) for group in groups for case in group}
+    rows = session.execute(
+        select(ReviewRow.match_id, ReviewRow.decision).where(
+            ReviewRow.decision != Decision.SKIP.value
+        ).order_by(ReviewRow.id)
+    )
+    newest = {match_id: Decision(decision) for match_id, decision in rows}
+    confirmed = [m for m, d in newest.items() if d.is_same]
+    photos: dict[int, dict[int, Path]] = {}
+    for match in session.scalars(select(MatchRow).where(MatchRow.id.in_(confirmed))):
+        for post_pk, position in (
+            (match.lost_post_id, match.lost_photo_position),
+            (match.found_post_id, match.found_photo_position),
+        ):
+            row = session.execute(
+                select(PhotoRow.id, PhotoRow.file_path)
+                .join(PostPhotoRow, PostPhotoRow.photo_id == PhotoRow.id)
+                .where(
+                    PostPhotoRow.post_id == post_pk,
+                    PostPhotoRow.position == position,
+                    PhotoRow.state == "stored",
+                    PhotoRow.file_path.is_not(None),
+                )
+            ).first()
+            if row is not None:
+                bucket = photos.setdefault(group_of[match.lost_case_id], {})
+                bucket.setdefault(row[0], Path(row[1]))
+    return [(f"pair-{key}", list(paths.values())) for key, paths in sorted(photos.items())]
 
 
 # --- the queue ----------------------------------------------------------------------------
