@@ -336,3 +336,19 @@ def _last_day(html: str, series: str) -> int:
     )
     assert found, series
     return int(found.group(1))
+
+
+def test_post_page_shows_the_animals_and_the_candidates_with_decisions(
+    client: TestClient, world: WebWorld
+) -> None:
+    log_in(client, "anna")
+    decide(client, world.matches["ryzhik"], "same_manual")
+    with storage.session_scope(world.sessions) as session:
+        found = storage.get_post_by_pk(session, world.posts["ryzhik_found"])
+        animals = store.animals_of_post(session, world.posts["ryzhik_lost"])
+    html = client.get(f"/post/{world.posts['ryzhik_lost']}").text
+    assert all(f'src="/crop/{a.id}"' in html for a in animals)
+    assert found.url in html and f'href="/pair/{world.matches["ryzhik"]}"' in html
+    assert "связались сами (anna)" in html
+    pair = client.get(f"/pair/{world.matches['ryzhik']}").text
+    assert "anna" in pair and "то же животное, связались сами" in pair
