@@ -352,3 +352,26 @@ def test_post_page_shows_the_animals_and_the_candidates_with_decisions(
     assert "связались сами (anna)" in html
     pair = client.get(f"/pair/{world.matches['ryzhik']}").text
     assert "anna" in pair and "то же животное, связались сами" in pair
+
+
+def test_dashboard_precision_of_automatic_comments_and_reunions(
+    client: TestClient, world: WebWorld
+) -> None:
+    """Precision comes from the sampled automatic comments reviewers judged; a reunion is a
+    confirmed pair whose lost post later reads as resolved."""
+    day = SEED_NOW.date().isoformat()
+    with storage.session_scope(world.sessions) as session:
+        anna = reviews.find_user(session, "anna")
+        for animal, decision in (("ryzhik", "same_manual"), ("sharik", "different")):
+            match = store.get_match(session, world.matches[animal])
+            reviews.record_review(
+                session, match, user=anna, decision=reviews.Decision(decision),
+                bucket=reviews.Bucket.SAMPLE, now=SEED_NOW,
+            )
+        ryzhik = store.get_match(session, world.matches["ryzhik"])
+        store.resolve_case(session, ryzhik.lost_case_id, ryzhik.lost_post_pk, now=SEED_NOW)
+    log_in(client, "anna")
+    html = client.get(f"/dashboard?end={day}&days=3").text
+    assert re.search(r'id="precision">50%<', html)
+    assert _last_day(html, "reviews") == 2
+    assert _last_day(html, "reunions") == 1
