@@ -432,7 +432,12 @@ class _Views:
         if self.s.vision is None:
             from bot.pipeline import build_vision
 
-            self.s.vision = build_vision(self.s.settings)
+            try:
+                self.s.vision = build_vision(self.s.settings)
+            except FileNotFoundError as exc:  # models not exported yet
+                logger.error("desk search: %s", exc)
+                message = "Модели не подготовлены: нужен `petmatch models prepare`."
+                raise ValueError(message) from exc
         with tempfile.TemporaryDirectory(prefix="petmatch-search-") as folder:
             path = Path(folder) / f"upload{content.extension}"  # our name, never the user's
             path.write_bytes(data)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from bot import storage
@@ -188,3 +189,24 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0)
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     """Poll `condition` until it holds (the comment stage runs after the response)."""
     _wait_until(condition, what, timeout)
+
+
+BOTH_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def web_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite unless a test asks for both backends with
+    `@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)` (the desk's
+    queries are covered on both in test_review_storage; its pages need not all run twice)."""
+    import shutil
+
+    from tests.bot.conftest import _truncate_all
+
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        path = tmp_path / "petmatch.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_migrated_url")
+    _truncate_all(url)
+    return url

@@ -24,12 +24,14 @@ from bot.storage import reviews
 from bot.web import create_app
 from tests.bot._fake_vision import animal_jpeg
 from tests.bot._web_world import (
+    BOTH_BACKENDS,
     PASSWORD,
     SEED_NOW,
     WebWorld,
     build_world,
     running_desk,
     wait_until,
+    web_database_url,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +58,11 @@ def browser() -> Iterator[Any]:
         )
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return web_database_url(request, tmp_path)
 
 
 @pytest.fixture
@@ -125,6 +132,7 @@ def test_log_in(page: Any, shot: Any) -> None:
     shot(page, "queue")
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_confirm_with_the_keyboard_posts_the_comment_once(
     page: Any, desk: tuple[WebWorld, str], shot: Any
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,15 +18,22 @@ from bot.storage import reviews
 from bot.web import create_app
 from tests.bot._fake_vision import animal_jpeg
 from tests.bot._web_world import (
+    BOTH_BACKENDS,
     FOUND_GROUP,
     NO_CONSENT_GROUP,
     PASSWORD,
     SEED_NOW,
     WebWorld,
     build_world,
+    web_database_url,
 )
 
 PAGES = ["/queue", "/search", "/dashboard", "/groups", "/post/1", "/pair/1"]
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return web_database_url(request, tmp_path)
 
 
 @pytest.fixture
@@ -92,6 +100,7 @@ def test_login_and_logout(client: TestClient) -> None:
     assert client.get("/queue").status_code == 303
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_queue_shows_both_posts_with_reasons_links_and_photos(
     client: TestClient, world: WebWorld
 ) -> None:
@@ -129,6 +138,7 @@ def test_post_text_is_shown_as_text(client: TestClient, world: WebWorld) -> None
         assert "&lt;img src=x onerror=" in html
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_confirmation_posts_one_comment_through_the_comment_stage(
     client: TestClient, world: WebWorld
 ) -> None:
@@ -187,6 +197,7 @@ def test_shadow_mode_group_is_not_offered(client: TestClient, world: WebWorld) -
     assert "теневом режиме" in card and "disabled" in card
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_rejection_leaves_the_queue_and_skip_leaves_only_mine(
     client: TestClient, world: WebWorld
 ) -> None:
@@ -199,6 +210,7 @@ def test_rejection_leaves_the_queue_and_skip_leaves_only_mine(
     assert world.vk.comments == []
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_rejecting_a_held_pair_cancels_its_deferred_comment(
     client: TestClient, world: WebWorld
 ) -> None:
@@ -218,6 +230,7 @@ def test_rejecting_a_held_pair_cancels_its_deferred_comment(
     assert "different" in after.reason
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_a_form_without_its_csrf_token_is_refused(client: TestClient, world: WebWorld) -> None:
     log_in(client, "anna")
     match_id = world.matches["ryzhik"]
@@ -301,6 +314,7 @@ def test_search_by_photo_puts_the_right_post_first(client: TestClient, world: We
     assert urls and urls[0] == expected
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_dashboard_counts_a_known_day(client: TestClient, world: WebWorld) -> None:
     log_in(client, "anna")
     html = client.get(f"/dashboard?end={SEED_NOW.date().isoformat()}&days=7").text
@@ -354,6 +368,7 @@ def test_post_page_shows_the_animals_and_the_candidates_with_decisions(
     assert "anna" in pair and "то же животное, связались сами" in pair
 
 
+@pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_dashboard_precision_of_automatic_comments_and_reunions(
     client: TestClient, world: WebWorld
 ) -> None:
