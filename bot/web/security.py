@@ -27,6 +27,7 @@ __all__ = [
     "load_secret_key",
     "scrub",
     "verify_password",
+    "verify_unknown_user",
 ]
 
 CSRF_FIELD = "csrf_token"
