@@ -222,3 +222,18 @@ def test_records_are_frozen(world: WebWorld) -> None:
     with pytest.raises(AttributeError):
         user.name = "eve"  # type: ignore[misc]
     assert replace(user, name="eve").name == "eve"
+
+
+def test_dataset_from_reviews_says_when_nothing_is_confirmed(
+    database_url: str, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from bot.cli import app
+
+    monkeypatch.setenv("PETMATCH_DATABASE_URL", database_url)
+    monkeypatch.setenv("PETMATCH_VAR_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["dataset", "build", "--from-reviews", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "no confirmed pairs yet" in result.output
+    both = runner.invoke(app, ["dataset", "build", "--from-reviews", "--from-db",
+                               "--out", str(tmp_path)])
+    assert both.exit_code == 1 and "exactly one of" in both.output
