@@ -120,6 +120,17 @@ class CommentSender:
         if state is store.CommentState.PENDING:
             self._send(comment, match, now=now, record=record)
 
+    def preview(
+        self, match: store.MatchRecord, *, trigger: Post, now: datetime
+    ) -> CommentDecision:
+        """What the guardrails would decide about commenting on `match` now, recording and
+        sending nothing (the review desk shows it before a person confirms a pair)."""
+        with storage.session_scope(self._sessions) as session:
+            target, _, _, _ = self._target(session, match, trigger)
+            group = storage.get_group(session, -target.owner_id)
+            context = self._context(session, target, group, now=now)
+        return decide_comment_action(context, self._policy, now=now)
+
     def _target(
         self, session: Any, match: store.MatchRecord, trigger: Post
     ) -> tuple[Post, Post, str, int]:

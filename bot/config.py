@@ -100,6 +100,9 @@ class MatchingSettings(_Section):
     reverse_gap_days: float = Field(2.0, ge=0)
     max_distance_km: float = Field(50.0, gt=0)
     top_k: int = Field(20, ge=1)
+    # Candidates from this calibrated confidence up to the comment threshold go to the review
+    # desk (`petmatch web`) for a person to decide.
+    review_threshold: float = Field(0.12, ge=0, le=1)
 
 
 class CommentingSettings(_Section):
@@ -109,6 +112,23 @@ class CommentingSettings(_Section):
     quiet_hours: tuple[int, int] | None = (23, 8)
     timezone: str = "Europe/Moscow"
     template_file: Path = Path("configs/comment_templates.yaml")
+    # One automatic comment in this many also goes to the review desk, to be judged after
+    # the fact: the precision of automatic comments is computed from that sample.
+    review_sample_every: int = Field(5, ge=1)
+
+
+class WebSettings(_Section):
+    """The review desk (`petmatch web`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # Signs the session cookies; generated into var_dir on first start when not given.
+    secret_key_file: Path | None = None
+    secure_cookies: bool = False  # set true behind HTTPS
+    session_hours: float = Field(12.0, gt=0)
+    login_failures_allowed: int = Field(5, ge=1)
+    login_lockout_seconds: float = Field(60.0, ge=0)
+    queue_page_size: int = Field(50, ge=1, le=500)
 
 
 class ProcessingSettings(_Section):
@@ -144,6 +164,7 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     commenting: CommentingSettings = CommentingSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    web: WebSettings = WebSettings()
 
     # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
     # a Docker image while photos and the index live on a volume).

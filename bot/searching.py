@@ -36,14 +36,16 @@ def search_photo(
     species: str | None = None,
     kind: str | None = None,
     top: int = 10,
+    vision: Any = None,
 ) -> list[SearchResult]:
     """Cut the animals out of `photo` (the whole photo when none is found: a fragment works),
-    embed them, and return the best post per case across the partitions that fit the filters."""
+    embed them, and return the best post per case across the partitions that fit the filters.
+    `vision` (a `bot.pipeline.VisionModels`) lets a long-running caller load the models once."""
     from bot.pipeline import Pipeline
     from text import distance_km
 
     rgb = _read_photo(photo, max_pixels=settings.vk.max_photo_pixels)
-    pipeline = Pipeline(settings, sessions, gateway=None)
+    pipeline = Pipeline(settings, sessions, gateway=None, vision=vision)
     vision = pipeline.vision
     crops = vision.segmenter.segment(rgb)
     images = [c.crop for c in crops] or [rgb]

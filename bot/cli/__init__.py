@@ -18,6 +18,7 @@ from bot.cli import (
     run_cmd,
     text_cmd,
     train_cmd,
+    web_cmd,
 )
 from bot.cli._config_errors import (
     describe_config_error,
@@ -60,6 +61,7 @@ for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, tra
     _module.register(app)
 doctor_cmd.register(app)
 problems_cmd.register(app)
+web_cmd.register(app)
 
 
 def _load_settings_or_fail() -> Settings:

@@ -265,6 +265,13 @@ def dataset_build_command(
             "--from-db", help="Use the lost/found posts the bot has stored (one per case)."
         ),
     ] = False,
+    from_reviews: Annotated[
+        bool,
+        typer.Option(
+            "--from-reviews",
+            help="Use the pairs reviewers confirmed on the desk: one identity per animal.",
+        ),
+    ] = False,
     segmenter: Annotated[
         str, typer.Option("--segmenter", help="Registered segmentation backend.")
     ] = "u2netp",
@@ -280,6 +287,8 @@ def dataset_build_command(
     folder of exported posts (--photos) or from the posts the bot has stored (--from-db).
 
     Example: petmatch dataset build --from-db --out datasets/vk_2025
+
+    Example: petmatch dataset build --from-reviews --out datasets/confirmed
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -288,10 +297,15 @@ def dataset_build_command(
     from segmentation import build_segmenter
 
     settings = settings_from(ctx)
-    if (photos is None) == (not from_db):
-        fail("give exactly one of --photos DIR and --from-db")
+    if (photos is not None) + from_db + from_reviews != 1:
+        fail("give exactly one of --photos DIR, --from-db and --from-reviews")
     try:
-        posts = posts_from_folder(photos) if photos is not None else _posts_from_db(settings)
+        if from_reviews:
+            posts = _posts_from_reviews(settings)
+        elif photos is not None:
+            posts = posts_from_folder(photos)
+        else:
+            posts = _posts_from_db(settings)
     except FileNotFoundError as exc:
         fail(str(exc))
     kwargs = {"models_dir": settings.models_dir} if segmenter == "u2netp" else {}
@@ -324,4 +338,22 @@ def _posts_from_db(settings: Any) -> list[Any]:
             stored = dataset_posts(session)
     finally:
         engine.dispose()
+    return [PostPhotos(post_id=name, photos=tuple(paths)) for name, paths in stored]
+
+
+def _posts_from_reviews(settings: Any) -> list[Any]:
+    """The matched photos of the pairs reviewers confirmed, one identity per animal."""
+    from bot import storage
+    from bot.cli.db_cmd import open_migrated
+    from bot.storage.reviews import confirmed_pair_photos
+    from reid.training import PostPhotos
+
+    engine = open_migrated(settings)
+    try:
+        with storage.session_scope(engine) as session:
+            stored = confirmed_pair_photos(session)
+    finally:
+        engine.dispose()
+    if not stored:
+        fail("no confirmed pairs yet: reviewers confirm pairs on the desk (petmatch web)")
     return [PostPhotos(post_id=name, photos=tuple(paths)) for name, paths in stored]

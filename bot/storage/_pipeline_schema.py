@@ -94,7 +94,7 @@ class MatchRow(Base):
     lost_photo_position: Mapped[int] = mapped_column(Integer)
     found_photo_position: Mapped[int] = mapped_column(Integer)
     similarity: Mapped[float] = mapped_column(Float)
-    confidence: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float, index=True)  # 0006: the review queue
     accepted: Mapped[bool] = mapped_column(Boolean, index=True)
     reasons: Mapped[str] = mapped_column(Text)
     model_id: Mapped[str] = mapped_column(String(128))
