@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli import (
+    bench_cmd,
     db_cmd,
     fakevk_cmd,
     groups_cmd,
@@ -42,6 +43,7 @@ def _root(
 
 for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, train_cmd, match_cmd):
     _module.register(app)
+bench_cmd.register(app)
 
 
 def main() -> None:
