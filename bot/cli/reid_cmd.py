@@ -163,11 +163,15 @@ def prepare_command(
     from reid._efficientnet import LITE_SPECS
     from reid.export import prepare_efficientnet_lite
 
-    # The configured embedder when it is an EfficientNet-Lite, else the default one.
-    name = settings.reid.model if settings.reid.model in LITE_SPECS else "efficientnet_lite1"
-    typer.echo(f"preparing {name} in {models_dir} …", err=True)
-    path, exported = prepare_efficientnet_lite(name, models_dir, force=force)
-    typer.echo(f"{'exported' if exported else 'up to date'}: {path}")
+    # Lite0 always: the segmenter's cat/dog gate is its ImageNet classifier. Then the
+    # configured embedder when it is another EfficientNet-Lite.
+    names = ["efficientnet_lite0"]
+    if settings.reid.model in LITE_SPECS and settings.reid.model not in names:
+        names.append(settings.reid.model)
+    for name in names:
+        typer.echo(f"preparing {name} in {models_dir} …", err=True)
+        path, exported = prepare_efficientnet_lite(name, models_dir, force=force)
+        typer.echo(f"{'exported' if exported else 'up to date'}: {path}")
     weights = settings.reid.weights
     if weights is not None and "osnet" in available_embedders():
         from reid._osnet import prepare_osnet_onnx
