@@ -109,6 +109,16 @@ def lowest_threshold(conf, correct, target: float) -> float | None:
     return None
 
 
+def stable_threshold(curve: list[dict], target: float) -> float | None:
+    """Lowest threshold from which precision stays ≥ target at every higher threshold."""
+    best = None
+    for row in sorted(curve, key=lambda r: -r["threshold"]):
+        if row["precision"] is None or row["precision"] < target:
+            break
+        best = row["threshold"]
+    return best
+
+
 def at_threshold(conf, correct, pairs: int, t: float | None) -> dict:
     if t is None:
         return {"comments": 0, "precision": None, "recall": 0.0}
@@ -133,6 +143,14 @@ def main() -> int:
     parser.add_argument("--identities", type=int, default=40)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument(
+        "--bench-json",
+        type=Path,
+        action="append",
+        default=[],
+        help="`petmatch bench matching --json` output on select identities (repeatable): the "
+        "threshold is raised to where the real pipeline's comment precision stays at the target",
+    )
     args = parser.parse_args()
 
     from reid._efficientnet import LITE_SPECS
@@ -192,6 +210,13 @@ def main() -> int:
             "scenario_identities": n_ids,
             "own_threshold": t,
         }
+    for bench in args.bench_json:
+        # The pipeline segments the photos first and sees reposts and second photos, which
+        # the scenarios above do not: its own curve on select identities has the last word.
+        curve = json.loads(bench.read_text(encoding="utf-8"))["curve"]
+        t_bench = stable_threshold(curve, args.target_precision)
+        report.setdefault("bench", []).append({"file": str(bench), "threshold": t_bench})
+        thresholds.append(t_bench)
     threshold = None if None in thresholds else max(thresholds)  # type: ignore[type-var]
     for name, (conf, correct, pairs) in decisions.items():
         report["domains"][name]["at_threshold"] = at_threshold(conf, correct, pairs, threshold)
