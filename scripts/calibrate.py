@@ -21,7 +21,9 @@ Steps:
    builds them (a lost post per animal, a found post with another photo for two thirds of
    them), the bot's decision rule (best lost post, similarity margin 0.05 over the second,
    calibrated confidence ≥ threshold), comment precision pooled over `--scenarios` seeds per
-   domain; the threshold is the lowest confidence at which every domain reaches the target.
+   domain; the threshold is the lowest confidence from which every domain stays at the target
+   at every higher threshold. `--bench-json` adds the same rule on the curve of
+   `petmatch bench matching` run on select identities (the real pipeline, with segmentation).
 4. The fitting identities are stored with the calibration (`fit_identities`), so that
    `petmatch bench matching` refuses to measure on them.
 """
@@ -101,12 +103,19 @@ def scenario_decisions(vectors, ids, curve, *, identities: int, scenarios: int, 
 
 
 def lowest_threshold(conf, correct, target: float) -> float | None:
-    """Lowest t with precision(conf ≥ t) ≥ target, cutting only between distinct values."""
-    for t in np.unique(conf):
+    """Lowest t from which precision(conf ≥ t') ≥ target holds for every t' ≥ t.
+
+    Stricter than "the lowest t whose precision reaches the target": a wrong comment at a
+    high confidence is the failure that matters most, and it must not be averaged away by
+    many right ones below it.
+    """
+    best = None
+    for t in np.unique(conf)[::-1]:
         kept = conf >= t
-        if kept.any() and correct[kept].mean() >= target:
-            return float(t)
-    return None
+        if correct[kept].mean() < target:
+            break
+        best = float(t)
+    return best
 
 
 def stable_threshold(curve: list[dict], target: float) -> float | None:
@@ -213,8 +222,8 @@ def main() -> int:
     for bench in args.bench_json:
         # The pipeline segments the photos first and sees reposts and second photos, which
         # the scenarios above do not: its own curve on select identities has the last word.
-        curve = json.loads(bench.read_text(encoding="utf-8"))["curve"]
-        t_bench = stable_threshold(curve, args.target_precision)
+        bench_curve = json.loads(bench.read_text(encoding="utf-8"))["curve"]
+        t_bench = stable_threshold(bench_curve, args.target_precision)
         report.setdefault("bench", []).append({"file": str(bench), "threshold": t_bench})
         thresholds.append(t_bench)
     threshold = None if None in thresholds else max(thresholds)  # type: ignore[type-var]
