@@ -87,13 +87,13 @@ class SegmentationSettings(_Section):
 
 
 class ReidSettings(_Section):
-    model: str = "efficientnet_lite0"
+    model: str = "efficientnet_lite1"
     weights: Path | None = None
     batch_size: int = Field(16, ge=1)
 
 
 class MatchingSettings(_Section):
-    target_precision: float = Field(0.95, gt=0, le=1)
+    target_precision: float = Field(0.98, gt=0, le=1)
     threshold: float | None = Field(None, ge=0, le=1)
     margin: float = Field(0.05, ge=0, le=1)
     time_window_days: float = Field(60.0, gt=0)

@@ -11,7 +11,12 @@ from reid._base import (
     build_embedder,
     register_embedder,
 )
-from reid._efficientnet import EFFICIENTNET_LITE0_ID, efficientnet_lite0_path
+from reid._efficientnet import (
+    EFFICIENTNET_LITE0_ID,
+    LITE_SPECS,
+    efficientnet_lite0_path,
+    efficientnet_lite_path,
+)
 from reid._ort import (
     InferenceSession,
     OnnxModelSpec,
@@ -38,6 +43,7 @@ __all__ = [
     "EFFICIENTNET_LITE0_ID",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LITE_SPECS",
     "Calibration",
     "Embedder",
     "Embeddings",
@@ -53,6 +59,7 @@ __all__ = [
     "build_embedder",
     "calibration_path",
     "efficientnet_lite0_path",
+    "efficientnet_lite_path",
     "fit_calibration",
     "l2_normalize",
     "letterbox",

@@ -77,6 +77,10 @@ class Calibration(BaseModel):
     same_pairs: int
     different_pairs: int
     source: str = ""
+    # Cross-domain calibrations (reid.confidence) name their domains and the identities each
+    # was fitted on, so that nobody measures the bot on animals its curve has already seen.
+    domains: tuple[str, ...] = ()
+    fit_identities: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_curve(self) -> Calibration:
@@ -90,6 +94,11 @@ class Calibration(BaseModel):
     @property
     def reached_target(self) -> bool:
         return self.threshold is not None
+
+    def fitted_on(self, identities: Sequence[str]) -> set[str]:
+        """Those of `identities` that some domain of this calibration was fitted on."""
+        fitted = {name for names in self.fit_identities.values() for name in names}
+        return fitted & set(identities)
 
     @overload
     def confidence(self, similarity: float) -> float: ...
@@ -153,7 +162,8 @@ def pair_similarities(
         raise ValueError("a zero vector has no direction")
     unit = matrix / norms
     rows, cols = np.triu_indices(matrix.shape[0], k=1)
-    sims = np.clip(np.einsum("ij,ij->i", unit[rows], unit[cols]), -1.0, 1.0)
+    # One (n, n) product, not n²/2 gathered row pairs: thousands of crops fit in memory.
+    sims = np.clip((unit @ unit.T)[rows, cols], -1.0, 1.0)
     return sims, labels_arr[rows] == labels_arr[cols]
 
 

@@ -15,7 +15,13 @@ from typing import Any
 
 from reid._ort import OnnxModelSpec, sidecar_path
 
-__all__ = ["export_onnx", "file_sha256", "prepare_efficientnet_lite0", "write_sidecar"]
+__all__ = [
+    "export_onnx",
+    "file_sha256",
+    "prepare_efficientnet_lite",
+    "prepare_efficientnet_lite0",
+    "write_sidecar",
+]
 
 logger = logging.getLogger("petmatch.reid")
 
@@ -130,39 +136,44 @@ def _sidecar_source(onnx_path: Path) -> str | None:
 def prepare_efficientnet_lite0(
     models_dir: Path, *, weights: Path | None = None, force: bool = False
 ) -> tuple[Path, bool]:
-    """Export EfficientNet-Lite0 (outputs `logits`, `features`) into `models_dir`.
+    """Export EfficientNet-Lite0 (outputs `logits`, `features`) into `models_dir`."""
+    return prepare_efficientnet_lite("efficientnet_lite0", models_dir, weights=weights, force=force)
+
+
+def prepare_efficientnet_lite(
+    name: str, models_dir: Path, *, weights: Path | None = None, force: bool = False
+) -> tuple[Path, bool]:
+    """Export the EfficientNet-Lite backend `name` (outputs `logits`, `features`).
 
     Idempotent: skipped when the ONNX file exists and its sidecar records the same weights
     checksum. Returns the ONNX path and whether it was (re)exported.
     """
     from filelock import FileLock
 
-    from reid._efficientnet import (
-        EFFICIENTNET_LITE0_ID,
-        EFFICIENTNET_LITE0_INPUT,
-        efficientnet_lite0_path,
-    )
-    from reid._preprocess import IMAGENET_MEAN, IMAGENET_STD
-    from reid._torch.efficientnet_lite import default_weights_path, load_efficientnet_lite0
+    from reid._efficientnet import LITE_SPECS
+    from reid._torch.efficientnet_lite import lite_weights_path, load_efficientnet_lite
 
-    source = Path(weights) if weights is not None else default_weights_path()
-    onnx_path = efficientnet_lite0_path(models_dir)
+    if name not in LITE_SPECS:
+        raise ValueError(f"unknown EfficientNet-Lite backend {name!r}; have {sorted(LITE_SPECS)}")
+    spec = LITE_SPECS[name]
+    source = Path(weights) if weights is not None else lite_weights_path(spec.variant)
+    onnx_path = spec.onnx_path(models_dir)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     checksum = file_sha256(source)
     with FileLock(str(onnx_path) + ".lock"):
         if not force and onnx_path.is_file() and _sidecar_source(onnx_path) == checksum:
             logger.info("%s is up to date", onnx_path)
             return onnx_path, False
-        model = load_efficientnet_lite0(source)
-        export_onnx(model, onnx_path, EFFICIENTNET_LITE0_INPUT, ("logits", "features"))
-        spec = OnnxModelSpec(
-            model_id=EFFICIENTNET_LITE0_ID,
-            input_size=EFFICIENTNET_LITE0_INPUT,
+        model = load_efficientnet_lite(spec.variant, source)
+        export_onnx(model, onnx_path, spec.input_size, ("logits", "features"))
+        onnx_spec = OnnxModelSpec(
+            model_id=spec.model_id,
+            input_size=spec.input_size,
             letterbox=True,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
+            mean=spec.mean,
+            std=spec.std,
             output_name="features",
             source_sha256=checksum,
         )
-        write_sidecar(onnx_path, spec)
+        write_sidecar(onnx_path, onnx_spec)
     return onnx_path, True

@@ -20,11 +20,12 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def exported_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder holding the EfficientNet-Lite0 ONNX export, made once per session
-    (needs torch, as `petmatch models prepare` does; skips without it)."""
+    """A models folder holding the EfficientNet-Lite0 and -Lite1 (the default) ONNX exports,
+    made once per session (needs torch, as `petmatch models prepare` does; skips without it)."""
     pytest.importorskip("torch", reason="exporting the ONNX model needs torch (the train extra)")
-    from reid.export import prepare_efficientnet_lite0
+    from reid.export import prepare_efficientnet_lite
 
     folder = tmp_path_factory.mktemp("models")
-    prepare_efficientnet_lite0(folder)
+    prepare_efficientnet_lite("efficientnet_lite0", folder)
+    prepare_efficientnet_lite("efficientnet_lite1", folder)
     return folder

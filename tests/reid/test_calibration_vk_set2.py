@@ -1,8 +1,9 @@
 """Real VK photos through embedder → index → calibration → decision.
 
-The packaged EfficientNet-Lite0 calibration was fitted (scripts/calibrate.py) on the vk_set2
-animals whose identity's sha256 starts with an even hex digit; the "different animals stay
-below the threshold" checks below use only the other, held-out animals.
+The packaged EfficientNet-Lite0 calibration's vk_set2 curve was fitted (scripts/calibrate.py)
+on the animals whose identity's sha256 starts with an even hex digit; the "different animals
+stay below the threshold" checks below use only the other animals, which the curve never saw
+(the threshold was chosen on scenarios built from them, so they are not blind to it).
 """
 
 from __future__ import annotations
@@ -81,11 +82,11 @@ def test_different_animals_stay_below_the_calibrated_threshold(vk_set2):
     assert 15 <= len(set(ids[keep])) <= 25  # about half the 39 animals
     sims, same = pair_similarities(vectors[keep], ids[keep])
     above = cal.confidence(sims) >= cal.threshold
-    # Measured on the held-out half: 4 of 2959 different pairs above, precision 0.90,
-    # recall 0.30.
+    # The cross-domain curve (dog faces pull it down) is more cautious than the old VK-only
+    # one, which let 30% of same pairs through: now 18 of 122.
     assert above[~same].mean() <= 0.005
     assert same[above].mean() >= 0.8
-    assert above[same].mean() >= 0.15
+    assert above[same].mean() >= 0.10
 
 
 def test_matching_rarely_accepts_the_wrong_animal(vk_set2):
