@@ -101,6 +101,13 @@ class CommentingSettings(_Section):
     template_file: Path = Path("configs/comment_templates.yaml")
 
 
+class IndexSettings(_Section):
+    # Exact scans up to this many vectors per partition (p50 <= 10 ms at 1280-d), IVF above.
+    exact_limit: int = Field(50_000, ge=1)
+    # recall@10 of IVF partitions against exact search, reached when nprobe is tuned.
+    target_recall: float = Field(0.97, gt=0, le=1)
+
+
 class Settings(BaseSettings):
     """Everything petmatch reads from the outside world, in one object."""
 
@@ -120,6 +127,7 @@ class Settings(BaseSettings):
     reid: ReidSettings = ReidSettings()
     matching: MatchingSettings = MatchingSettings()
     commenting: CommentingSettings = CommentingSettings()
+    index: IndexSettings = IndexSettings()
 
     # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
     # a Docker image while photos and the index live on a volume).

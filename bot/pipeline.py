@@ -189,7 +189,13 @@ class Pipeline:
         embedder = self.vision.embedder
         directory = self._index_path(embedder.model_id)
         try:
-            loaded = FaissIndex.load(directory, model_id=embedder.model_id, dim=embedder.dim)
+            loaded = FaissIndex.load(
+                directory,
+                model_id=embedder.model_id,
+                dim=embedder.dim,
+                exact_limit=self._settings.index.exact_limit,
+                target_recall=self._settings.index.target_recall,
+            )
         except IndexLoadError as exc:
             logger.info("index not loaded (%s); rebuilding from the database", exc)
             return self.rebuild_index()
@@ -214,7 +220,12 @@ class Pipeline:
         from index import FaissIndex
 
         embedder = self.vision.embedder
-        fresh = FaissIndex(embedder.model_id, embedder.dim)
+        fresh = FaissIndex(
+            embedder.model_id,
+            embedder.dim,
+            exact_limit=self._settings.index.exact_limit,
+            target_recall=self._settings.index.target_recall,
+        )
         with storage.session_scope(self._sessions) as session:
             entries = list(store.index_entries(session, model_id=embedder.model_id))
         _add_entries(fresh, entries, embedder.model_id)
