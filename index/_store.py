@@ -67,6 +67,8 @@ _QTYPE = faiss.ScalarQuantizer.QT_8bit_direct_signed
 RECHECK_FACTOR = 4
 RECHECK_MIN = 50
 DEFAULT_EXACT_LIMIT = 50_000
+_ADD_CHUNK = 32_768
+_TRAIN_POINTS_PER_LIST = 64
 
 
 class _Partition:
@@ -89,13 +91,17 @@ class _Partition:
         self.file: ManifestPartition | None = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(_codes(vectors), ids)
+        # In chunks: the float32 input of the codes would otherwise double a large add.
+        for start in range(0, ids.shape[0], _ADD_CHUNK):
+            stop = start + _ADD_CHUNK
+            self.index.add_with_ids(_codes(vectors[start:stop]), ids[start:stop])
         self.full.add(ids, vectors)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[float, int]]]:
         """Top-`k` (similarity, id) per query: candidates by code, ranked in float32."""
         pool = min(self.count, max(RECHECK_FACTOR * k, RECHECK_MIN))
-        _, found = self.index.search(queries, pool)
+        # The 8-bit direct codec quantizes the query too: it gets the same scale and rounding.
+        _, found = self.index.search(_codes(queries), pool)
         out = []
         for query, row in zip(queries, found, strict=True):
             ids = row[row >= 0]
@@ -514,8 +520,10 @@ class FaissIndex:
             quantizer, self._dim, nlist, _QTYPE, faiss.METRIC_INNER_PRODUCT, False
         )
         ivf.cp.min_points_per_centroid = 5
-        ivf.cp.max_points_per_centroid = 64
-        ivf.train(_codes(vectors))
+        ivf.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
+        # k-means would subsample to this many points anyway; sampling first saves a copy.
+        sample = np.random.default_rng(0).permutation(n)[: nlist * _TRAIN_POINTS_PER_LIST]
+        ivf.train(_codes(vectors[np.sort(sample)]))
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
         part = _Partition(ivf, "ivf", n, FullVectors(self._dim))
         part.add(ids, vectors)

@@ -95,3 +95,17 @@ def test_index_of_the_previous_format_is_rebuilt_not_misread(tmp_path):
 
 def test_default_exact_limit_is_50k():
     assert FaissIndex(MODEL, DIM).exact_limit == 50_000
+
+
+def test_ranking_holds_at_the_models_dimension_with_small_components():
+    """1280-d unit vectors have components near 0.03: codes and queries must keep them."""
+    rng = np.random.default_rng(7)
+    dim = 1280
+    mean = rng.standard_normal(dim)
+    vectors = (mean + 0.8 * rng.standard_normal((600, dim))).astype(np.float32)
+    ids = np.arange(600, dtype=np.int64)
+    store = FaissIndex("wide@1", dim)
+    store.add(CAT_LOST, ids, vectors, model_id="wide@1")
+    queries = (mean + 0.8 * rng.standard_normal((20, dim))).astype(np.float32)
+    for query, hits in zip(queries, store.search(queries, CAT_LOST, k=10), strict=True):
+        assert [h.id for h in hits] == _exact_top(vectors, ids, query, 10)
