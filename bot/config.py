@@ -9,7 +9,7 @@ The VK token is read only from `PETMATCH_VK__TOKEN` or the file named by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -108,6 +108,16 @@ class IndexSettings(_Section):
     target_recall: float = Field(0.97, gt=0, le=1)
 
 
+class WorkersSettings(_Section):
+    # True: `petmatch run` leaves the vision stage to `petmatch worker` processes (PostgreSQL).
+    enabled: bool = False
+    # Where photos and crops go: `local` (under var_dir) or `database` (every machine reads
+    # them; use it when workers run on other machines).
+    files: Literal["local", "database"] = "local"
+    # How long an idle worker waits before looking for work again.
+    poll_seconds: float = Field(2.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything petmatch reads from the outside world, in one object."""
 
@@ -128,6 +138,7 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     commenting: CommentingSettings = CommentingSettings()
     index: IndexSettings = IndexSettings()
+    workers: WorkersSettings = WorkersSettings()
 
     # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
     # a Docker image while photos and the index live on a volume).

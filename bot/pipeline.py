@@ -8,8 +8,8 @@ is recorded on that post and never stops the others.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +22,7 @@ from PIL import Image
 from bot import storage
 from bot.comment_stage import CommentSender
 from bot.config import Settings
+from bot.files import file_store, read_file
 from bot.storage import pipeline as store
 from bot.storage.records import PhotoState, Post, PostState
 from bot.vk import VkGateway
@@ -158,7 +159,7 @@ class Pipeline:
         self._index: FaissIndex | None = None
         self._index_dirty = False
         self._comments = CommentSender(settings, sessions, gateway, dry_run=dry_run)
-        self._crops_dir = settings.var_dir / "crops"
+        self._files = file_store(settings, sessions)
         self._owners: dict[tuple[int, int], Any] = {}
 
     # ---- models and index ---------------------------------------------------------------
@@ -285,6 +286,9 @@ class Pipeline:
             if not self._text_stage(post, now=now, report=report):
                 return
             stage = Stage.TEXT
+        if stage == Stage.TEXT and self._settings.workers.enabled:
+            report.waiting += 1  # `petmatch worker` processes run the vision stage
+            return
         if stage == Stage.TEXT:
             if not self._vision_stage(post, now=now, report=report):
                 return
@@ -366,7 +370,23 @@ class Pipeline:
         if animal_ids and self._index is not None and self._index.remove(animal_ids):
             self._index_dirty = True
 
-    def _vision_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> bool:
+    def run_vision_stage(
+        self, post: Post, *, now: datetime, finish: Callable[[str | None], None]
+    ) -> PipelineReport:
+        """The vision stage alone, for a worker: `finish(error)` records it done (in the
+        worker's claiming transaction) instead of a session of its own."""
+        report = PipelineReport(posts=1)
+        self._vision_stage(post, now=now, report=report, finish=finish)
+        return report
+
+    def _vision_stage(
+        self,
+        post: Post,
+        *,
+        now: datetime,
+        report: PipelineReport,
+        finish: Callable[[str | None], None] | None = None,
+    ) -> bool:
         """Cut animals out of every stored photo (once per photo) and embed them."""
         with storage.session_scope(self._sessions) as session:
             photos = storage.photos_of_post(session, post.id)
@@ -388,7 +408,7 @@ class Pipeline:
             )
         todo = [a for a in animals if a.id not in have]
         if todo:
-            crops = [np.asarray(Image.open(a.crop_path).convert("RGB")) for a in todo]
+            crops = [self._read_image(a.crop_path) for a in todo]
             embeddings = vision.embedder.embed(crops)
             with storage.session_scope(self._sessions) as session:
                 store.save_embeddings(
@@ -398,8 +418,11 @@ class Pipeline:
                     model_id=embeddings.model_id,
                     now=now,
                 )
+        error = None if animals else "no animal found in the post's photos"
+        if finish is not None:
+            finish(error)
+            return True
         with storage.session_scope(self._sessions) as session:
-            error = None if animals else "no animal found in the post's photos"
             storage.set_post_state(
                 session, post.id, PostState.PROCESSING, now=now, stage=Stage.VISION, error=error
             )
@@ -417,8 +440,7 @@ class Pipeline:
         error = None
         animals: list[tuple[str, float, tuple[int, int, int, int], str]] = []
         try:
-            with Image.open(path) as image:
-                rgb = np.asarray(image.convert("RGB"))
+            rgb = self._read_image(path)
             for n, crop in enumerate(vision.segmenter.segment(rgb)):
                 crop_path = self._write_crop(photo_pk, n, crop.crop)
                 animals.append((crop.species.value, crop.score, crop.box, str(crop_path)))
@@ -439,13 +461,15 @@ class Pipeline:
         report.photos_segmented += 1
         report.animals += len(animals)
 
-    def _write_crop(self, photo_pk: int, n: int, crop: np.ndarray) -> Path:
-        self._crops_dir.mkdir(parents=True, exist_ok=True)
-        target = self._crops_dir / f"{photo_pk}_{n}.png"
-        temporary = target.with_suffix(".tmp")
-        Image.fromarray(crop).save(temporary, format="PNG")
-        os.replace(temporary, target)
-        return target
+    def _write_crop(self, photo_pk: int, n: int, crop: np.ndarray) -> str:
+        encoded = io.BytesIO()
+        Image.fromarray(crop).save(encoded, format="PNG")
+        return self._files.put(f"crops/{photo_pk}_{n}.png", encoded.getvalue())
+
+    def _read_image(self, reference: str | Path) -> np.ndarray:
+        """An RGB photo or crop, from a local file or the database (`bot.files`)."""
+        with Image.open(io.BytesIO(read_file(reference, self._sessions))) as image:
+            return np.asarray(image.convert("RGB"))
 
     def _index_stage(self, post: Post, *, now: datetime) -> None:
         from index import PartitionKey

@@ -14,6 +14,7 @@ from bot.cli import (
     run_cmd,
     text_cmd,
     train_cmd,
+    worker_cmd,
 )
 from bot.cli._context import configure_logging
 from bot.config import load_settings
@@ -42,6 +43,7 @@ def _root(
 
 for _module in (db_cmd, groups_cmd, run_cmd, fakevk_cmd, text_cmd, reid_cmd, train_cmd, match_cmd):
     _module.register(app)
+worker_cmd.register(app)
 
 
 def main() -> None:
