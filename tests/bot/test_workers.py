@@ -43,7 +43,7 @@ from tests.bot import _fake_vision as fake
 
 class SlowSegmenter(fake.FakeSegmenter):
     def segment(self, image):
-        time.sleep(0.04)
+        time.sleep(0.02)
         return super().segment(image)
 
 pipeline.build_vision = lambda settings: pipeline.VisionModels(
