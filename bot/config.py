@@ -105,7 +105,7 @@ class IndexSettings(_Section):
     # Exact scans up to this many vectors per partition (p50 <= 10 ms at 1280-d), IVF above.
     exact_limit: int = Field(50_000, ge=1)
     # recall@10 of IVF partitions against exact search, reached when nprobe is tuned.
-    target_recall: float = Field(0.97, gt=0, le=1)
+    target_recall: float = Field(0.98, gt=0, le=1)
 
 
 class WorkersSettings(_Section):

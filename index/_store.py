@@ -2,8 +2,9 @@
 
 Each partition is one FAISS index over 8-bit codes of the vectors plus a float32 copy
 (`FullVectors`, on disk once saved). Vectors are L2-normalized, so inner product is cosine
-similarity; the codes are the components times 127, rounded (`QT_8bit_direct_signed`: a
-quarter of the float32 memory, and the fastest 8-bit scan FAISS has here). A search takes
+similarity; the codes are the components scaled to the int8 range and rounded
+(`QT_8bit_direct_signed`: a quarter of the float32 memory, and the fastest 8-bit scan FAISS
+has here; see `_codes`). A search takes
 the best `max(RECHECK_FACTOR * k, RECHECK_MIN)` candidates by code and re-ranks them by the
 exact float32 similarity, which is also the similarity returned. Small partitions are
 exact scans (`IndexIDMap2` over `IndexScalarQuantizer`). A partition that grows past
@@ -62,10 +63,11 @@ MANIFEST_NAME = "manifest.json"
 _TMP_PREFIX = ".tmp-"
 _PARTITION_SUFFIX = ".faiss"
 _HASH_CHUNK = 1 << 22
-_CODE_SCALE = 127.0
+_CODE_MAX = 127.0
+_CODE_SIGMAS = 8.0
 _QTYPE = faiss.ScalarQuantizer.QT_8bit_direct_signed
 RECHECK_FACTOR = 4
-RECHECK_MIN = 50
+RECHECK_MIN = 64
 DEFAULT_EXACT_LIMIT = 50_000
 _ADD_CHUNK = 32_768
 _TRAIN_POINTS_PER_LIST = 64
@@ -122,7 +124,7 @@ class FaissIndex:
         dim: int,
         *,
         exact_limit: int = DEFAULT_EXACT_LIMIT,
-        target_recall: float = 0.97,
+        target_recall: float = 0.98,
         retrain_growth: float = 4.0,
     ) -> None:
         if not model_id:
@@ -418,7 +420,7 @@ class FaissIndex:
         dim: int | None = None,
         verify: bool = True,
         exact_limit: int = DEFAULT_EXACT_LIMIT,
-        target_recall: float = 0.97,
+        target_recall: float = 0.98,
         retrain_growth: float = 4.0,
     ) -> FaissIndex:
         """Load a saved index, checking sizes and sha256 of every file (unless `verify=False`).
@@ -537,9 +539,14 @@ def _new_exact(dim: int) -> faiss.Index:
 
 
 def _codes(vectors: np.ndarray) -> np.ndarray:
-    """What FAISS stores for normalized vectors: components times 127, rounded (the 8-bit
-    direct codec truncates and wraps around, so rounding and clipping happen here)."""
-    return np.clip(np.rint(vectors * _CODE_SCALE), -_CODE_SCALE, _CODE_SCALE).astype(np.float32)
+    """What FAISS stores for normalized vectors: components scaled so that 8 standard
+    deviations of a unit vector's component (1/sqrt(d)) reach 127, rounded and clipped (the
+    8-bit direct codec truncates and wraps around, so that happens here). At 1280-d that is
+    about 5 levels per standard deviation instead of 1 at a plain x127; the rare larger
+    components are clipped, which only coarsens the candidate list the float32 re-check
+    ranks."""
+    scale = _CODE_MAX / min(1.0, _CODE_SIGMAS / math.sqrt(vectors.shape[1]))
+    return np.clip(np.rint(vectors * scale), -_CODE_MAX, _CODE_MAX).astype(np.float32)
 
 
 def _rerank(
