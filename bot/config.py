@@ -74,12 +74,17 @@ class SegmentationSettings(_Section):
     backend: str = "u2netp"
     min_crop_pixels: int = Field(48 * 48, ge=1)
     pointrend_weights: Path | None = None
+    # Run the int8 U²-Net-p that `petmatch models prepare --quantize` writes.
+    quantized: bool = False
 
 
 class ReidSettings(_Section):
     model: str = "efficientnet_lite0"
     weights: Path | None = None
     batch_size: int = Field(16, ge=1)
+    # Run the int8 copy of the embedder (`models prepare --quantize`); its vectors have their
+    # own model id, so it needs its own calibration (scripts/calibrate.py) and index.
+    quantized: bool = False
 
 
 class MatchingSettings(_Section):

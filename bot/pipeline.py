@@ -85,13 +85,41 @@ def build_vision(settings: Settings) -> VisionModels:
     if settings.reid.weights is not None:
         kwargs["weights"] = settings.reid.weights
     embedder = reid.build_embedder(settings.reid.model, **kwargs)
+    if settings.reid.quantized:
+        embedder = _quantized_embedder(embedder, settings)
     return VisionModels(segmenter, embedder, _match_policy(settings, embedder))
 
 
 def _segmenter_args(settings: Settings) -> dict[str, Any]:
     if settings.segmentation.backend == "pixellib" and settings.segmentation.pointrend_weights:
         return {"weights": settings.segmentation.pointrend_weights}
-    return {"min_crop_pixels": settings.segmentation.min_crop_pixels}
+    args: dict[str, Any] = {"min_crop_pixels": settings.segmentation.min_crop_pixels}
+    if settings.segmentation.quantized and settings.segmentation.backend == "u2netp":
+        from bot.quantize import U2NETP_INT8
+
+        args["u2net_path"] = _need(settings.models_dir / U2NETP_INT8)
+    return args
+
+
+def _quantized_embedder(embedder: Any, settings: Settings) -> Any:
+    """The int8 copy beside the embedder's ONNX file (`models prepare --quantize`)."""
+    import reid
+    from bot.quantize import int8_path
+
+    onnx_path = getattr(embedder, "onnx_path", None)
+    if onnx_path is None:
+        raise ValueError(f"{settings.reid.model} has no ONNX file to quantize")
+    return reid.load_onnx_embedder(
+        _need(int8_path(Path(onnx_path))), batch_size=settings.reid.batch_size
+    )
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"int8 model {path} is missing; run `petmatch models prepare --quantize`"
+        )
+    return path
 
 
 def _match_policy(settings: Settings, embedder: Embedder) -> Any:
