@@ -58,8 +58,10 @@ class VisionWorker:
                 session.rollback()
                 return None
             started = now()
+            finished: list[bool] = []
 
             def finish(error: str | None) -> None:
+                finished.append(True)
                 storage.set_post_state(
                     session,
                     post.id,
@@ -74,6 +76,9 @@ class VisionWorker:
                 done = self._pipeline.run_vision_stage(post, now=started, finish=finish)
                 report.photos_segmented += done.photos_segmented
                 report.animals += done.animals
+                if not finished:  # a photo went back to pending: not this round
+                    session.rollback()
+                    return None
             except Exception as exc:  # one post's failure never stops the worker
                 logger.exception("post %s failed in the vision stage", post.url)
                 storage.set_post_state(

@@ -35,9 +35,10 @@ def test_results_are_the_exact_float32_top_k_with_exact_similarities(exact_limit
         found = store.search(queries, CAT_LOST, k=10)
         for query, hits in zip(queries, found, strict=True):
             assert [h.id for h in hits] == _exact_top(vectors, ids, query, 10), when
-            expected = _unit(vectors[np.searchsorted(ids, [h.id for h in hits])]) @ _unit(
-                query[None]
-            ).ravel()
+            expected = (
+                _unit(vectors[np.searchsorted(ids, [h.id for h in hits])])
+                @ _unit(query[None]).ravel()
+            )
             np.testing.assert_allclose([h.similarity for h in hits], expected, atol=1e-5)
 
 
