@@ -4,10 +4,9 @@ Each partition is one FAISS index over 8-bit codes of the vectors plus a float32
 (`FullVectors`, on disk once saved). Vectors are L2-normalized, so inner product is cosine
 similarity; the codes are the components scaled to the int8 range and rounded
 (`QT_8bit_direct_signed`: a quarter of the float32 memory, and the fastest 8-bit scan FAISS
-has here; see `_codes`). A search takes
-the best `max(RECHECK_FACTOR * k, RECHECK_MIN)` candidates by code and re-ranks them by the
-exact float32 similarity, which is also the similarity returned. Small partitions are
-exact scans (`IndexIDMap2` over `IndexScalarQuantizer`). A partition that grows past
+has here; see `_codes`). A search takes the best `max(RECHECK_FACTOR * k, RECHECK_MIN)`
+candidates by code and re-ranks them by the exact float32 similarity, which is also the
+similarity returned. Small partitions are exact scans (`IndexIDMap2` over `IndexScalarQuantizer`). A partition that grows past
 `exact_limit` is rebuilt as an `IndexIVFScalarQuantizer` with its own ids and a hash-table
 direct map: `IndexIDMap2` cannot wrap an IVF index and still remove ids, because IVF keeps
 the internal ids it was given while the id map compacts. The IVF's `nprobe` is tuned when it
