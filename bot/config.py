@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -84,12 +84,17 @@ class SegmentationSettings(_Section):
     backend: str = "u2netp"
     min_crop_pixels: int = Field(48 * 48, ge=1)
     pointrend_weights: Path | None = None
+    # Run the int8 U²-Net-p that `petmatch models prepare --quantize` writes.
+    quantized: bool = False
 
 
 class ReidSettings(_Section):
     model: str = "efficientnet_lite1"
     weights: Path | None = None
     batch_size: int = Field(16, ge=1)
+    # Run the int8 copy of the embedder (`models prepare --quantize`); its vectors have their
+    # own model id, so it needs its own calibration (scripts/calibrate.py) and index.
+    quantized: bool = False
 
 
 class MatchingSettings(_Section):
@@ -140,6 +145,23 @@ class ProcessingSettings(_Section):
     retry_max_minutes: float = Field(360.0, gt=0)
 
 
+class IndexSettings(_Section):
+    # Exact scans up to this many vectors per partition (p50 <= 10 ms at 1280-d), IVF above.
+    exact_limit: int = Field(50_000, ge=1)
+    # recall@10 of IVF partitions against exact search, reached when nprobe is tuned.
+    target_recall: float = Field(0.98, gt=0, le=1)
+
+
+class WorkersSettings(_Section):
+    # True: `petmatch run` leaves the vision stage to `petmatch worker` processes (PostgreSQL).
+    enabled: bool = False
+    # Where photos and crops go: `local` (under var_dir) or `database` (every machine reads
+    # them; use it when workers run on other machines).
+    files: Literal["local", "database"] = "local"
+    # How long an idle worker waits before looking for work again.
+    poll_seconds: float = Field(2.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything petmatch reads from the outside world, in one object."""
 
@@ -165,6 +187,8 @@ class Settings(BaseSettings):
     commenting: CommentingSettings = CommentingSettings()
     processing: ProcessingSettings = ProcessingSettings()
     web: WebSettings = WebSettings()
+    index: IndexSettings = IndexSettings()
+    workers: WorkersSettings = WorkersSettings()
 
     # Default to folders under var_dir; each can be pointed elsewhere (e.g. models baked into
     # a Docker image while photos and the index live on a volume).

@@ -13,8 +13,8 @@ post stays where it was and is tried again with exponential backoff, up to
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from PIL import Image
 from bot import storage
 from bot.comment_stage import CommentSender
 from bot.config import Settings
+from bot.files import file_store, read_file
 from bot.post_sides import SEARCH_KINDS, side_with_group
 from bot.storage import pipeline as store
 from bot.storage import problems as retries
@@ -103,13 +104,41 @@ def build_vision(settings: Settings) -> VisionModels:
     if settings.reid.weights is not None:
         kwargs["weights"] = settings.reid.weights
     embedder = reid.build_embedder(settings.reid.model, **kwargs)
+    if settings.reid.quantized:
+        embedder = _quantized_embedder(embedder, settings)
     return VisionModels(segmenter, embedder, _match_policy(settings, embedder))
 
 
 def _segmenter_args(settings: Settings) -> dict[str, Any]:
     if settings.segmentation.backend == "pixellib" and settings.segmentation.pointrend_weights:
         return {"weights": settings.segmentation.pointrend_weights}
-    return {"min_crop_pixels": settings.segmentation.min_crop_pixels}
+    args: dict[str, Any] = {"min_crop_pixels": settings.segmentation.min_crop_pixels}
+    if settings.segmentation.quantized and settings.segmentation.backend == "u2netp":
+        from bot.quantize import U2NETP_INT8
+
+        args["u2net_path"] = _need(settings.models_dir / U2NETP_INT8)
+    return args
+
+
+def _quantized_embedder(embedder: Any, settings: Settings) -> Any:
+    """The int8 copy beside the embedder's ONNX file (`models prepare --quantize`)."""
+    import reid
+    from bot.quantize import int8_path
+
+    onnx_path = getattr(embedder, "onnx_path", None)
+    if onnx_path is None:
+        raise ValueError(f"{settings.reid.model} has no ONNX file to quantize")
+    return reid.load_onnx_embedder(
+        _need(int8_path(Path(onnx_path))), batch_size=settings.reid.batch_size
+    )
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"int8 model {path} is missing; run `petmatch models prepare --quantize`"
+        )
+    return path
 
 
 def _match_policy(settings: Settings, embedder: Embedder) -> Any:
@@ -177,7 +206,7 @@ class Pipeline:
         self._index: FaissIndex | None = None
         self._index_dirty = False
         self._comments = CommentSender(settings, sessions, gateway, dry_run=dry_run)
-        self._crops_dir = settings.var_dir / "crops"
+        self._files = file_store(settings, sessions)
         self._owners: dict[tuple[int, int], Any] = {}
 
     # ---- models and index ---------------------------------------------------------------
@@ -208,7 +237,13 @@ class Pipeline:
         embedder = self.vision.embedder
         directory = self._index_path(embedder.model_id)
         try:
-            loaded = FaissIndex.load(directory, model_id=embedder.model_id, dim=embedder.dim)
+            loaded = FaissIndex.load(
+                directory,
+                model_id=embedder.model_id,
+                dim=embedder.dim,
+                exact_limit=self._settings.index.exact_limit,
+                target_recall=self._settings.index.target_recall,
+            )
         except IndexLoadError as exc:
             logger.info("index not loaded (%s); rebuilding from the database", exc)
             return self.rebuild_index()
@@ -233,7 +268,12 @@ class Pipeline:
         from index import FaissIndex
 
         embedder = self.vision.embedder
-        fresh = FaissIndex(embedder.model_id, embedder.dim)
+        fresh = FaissIndex(
+            embedder.model_id,
+            embedder.dim,
+            exact_limit=self._settings.index.exact_limit,
+            target_recall=self._settings.index.target_recall,
+        )
         with storage.session_scope(self._sessions) as session:
             entries = list(store.index_entries(session, model_id=embedder.model_id))
         _add_entries(fresh, entries, embedder.model_id)
@@ -348,6 +388,9 @@ class Pipeline:
             if not self._text_stage(post, now=now, report=report):
                 return
             stage = Stage.TEXT
+        if stage == Stage.TEXT and self._settings.workers.enabled:
+            report.waiting += 1  # `petmatch worker` processes run the vision stage
+            return
         if stage == Stage.TEXT:
             if not self._vision_stage(post, now=now, report=report):
                 return
@@ -431,7 +474,23 @@ class Pipeline:
         if animal_ids and self._index is not None and self._index.remove(animal_ids):
             self._index_dirty = True
 
-    def _vision_stage(self, post: Post, *, now: datetime, report: PipelineReport) -> bool:
+    def run_vision_stage(
+        self, post: Post, *, now: datetime, finish: Callable[[str | None], None]
+    ) -> PipelineReport:
+        """The vision stage alone, for a worker: `finish(error)` records it done (in the
+        worker's claiming transaction) instead of a session of its own."""
+        report = PipelineReport(posts=1)
+        self._vision_stage(post, now=now, report=report, finish=finish)
+        return report
+
+    def _vision_stage(
+        self,
+        post: Post,
+        *,
+        now: datetime,
+        report: PipelineReport,
+        finish: Callable[[str | None], None] | None = None,
+    ) -> bool:
         """Cut animals out of every stored photo (once per photo) and embed them."""
         with storage.session_scope(self._sessions) as session:
             photos = storage.photos_of_post(session, post.id)
@@ -463,18 +522,19 @@ class Pipeline:
                     model_id=embeddings.model_id,
                     now=now,
                 )
+        error = None if animals else "no animal found in the post's photos"
+        if finish is not None:
+            finish(error)
+            return True
         with storage.session_scope(self._sessions) as session:
-            error = None if animals else "no animal found in the post's photos"
             storage.set_post_state(
                 session, post.id, PostState.PROCESSING, now=now, stage=Stage.VISION, error=error
             )
         return True
 
-    @staticmethod
-    def _read_crop(crop_path: str) -> np.ndarray:
+    def _read_crop(self, crop_path: str) -> np.ndarray:
         try:
-            with Image.open(crop_path) as image:
-                return np.asarray(image.convert("RGB"))
+            return self._read_image(crop_path)
         except OSError as exc:
             if _is_local_io_error(exc):
                 raise CouldNotLookError(f"crop {crop_path}: {exc}") from exc
@@ -492,8 +552,7 @@ class Pipeline:
         error = None
         animals: list[tuple[str, float, tuple[int, int, int, int], str]] = []
         try:
-            with Image.open(path) as image:
-                rgb = np.asarray(image.convert("RGB"))
+            rgb = self._read_image(path)
             for n, crop in enumerate(vision.segmenter.segment(rgb)):
                 crop_path = self._write_crop(photo_pk, n, crop.crop)
                 animals.append((crop.species.value, crop.score, crop.box, str(crop_path)))
@@ -516,13 +575,15 @@ class Pipeline:
         report.photos_segmented += 1
         report.animals += len(animals)
 
-    def _write_crop(self, photo_pk: int, n: int, crop: np.ndarray) -> Path:
-        self._crops_dir.mkdir(parents=True, exist_ok=True)
-        target = self._crops_dir / f"{photo_pk}_{n}.png"
-        temporary = target.with_suffix(".tmp")
-        Image.fromarray(crop).save(temporary, format="PNG")
-        os.replace(temporary, target)
-        return target
+    def _write_crop(self, photo_pk: int, n: int, crop: np.ndarray) -> str:
+        encoded = io.BytesIO()
+        Image.fromarray(crop).save(encoded, format="PNG")
+        return self._files.put(f"crops/{photo_pk}_{n}.png", encoded.getvalue())
+
+    def _read_image(self, reference: str | Path) -> np.ndarray:
+        """An RGB photo or crop, from a local file or the database (`bot.files`)."""
+        with Image.open(io.BytesIO(read_file(reference, self._sessions))) as image:
+            return np.asarray(image.convert("RGB"))
 
     def _index_stage(self, post: Post, *, now: datetime) -> None:
         from index import PartitionKey

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from bot import storage
 from bot.config import Settings
+from bot.files import DatabaseFiles
 from bot.photos import (
     BadPhotoError,
     NearDuplicateIndex,
@@ -620,6 +621,8 @@ def _download_photos(
 
     max_pixels = settings.vk.max_photo_pixels
     photos_dir = settings.photos_dir
+    # Workers on other machines read photos from the database when `workers.files` says so.
+    shared = DatabaseFiles(session_factory) if settings.workers.files == "database" else None
 
     def fetch(photo: storage.Photo) -> _Fetched:
         """Download, check and write one photo (in a worker thread: no database here)."""
@@ -629,6 +632,9 @@ def _download_photos(
             return _Fetched(error=exc)
         try:
             content = inspect_photo(data, max_pixels=max_pixels)
+            if shared is not None:
+                name = f"photos/{content.sha256[:2]}/{content.sha256}{content.extension}"
+                return _Fetched(content=content, path=Path(shared.put(name, data)))
             return _Fetched(content=content, path=store_photo_file(data, content, photos_dir))
         except (BadPhotoError, OSError) as exc:
             return _Fetched(error=exc)

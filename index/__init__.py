@@ -1,8 +1,9 @@
 """Vector index: partitioned FAISS search by stable id, atomic persistence, and matching.
 
 `FaissIndex` stores L2-normalized vectors of one model, partitioned by `PartitionKey`
-(species, kind, city), exact up to 200k vectors per partition and IVF beyond. `matching`
-turns animal-level hits into ranked post candidates and a `Match` decision.
+(species, kind, city), held as 8-bit codes whose best candidates are re-checked in float32
+read from disk; exact up to 50k vectors per partition and IVF beyond. `matching` turns
+animal-level hits into ranked post candidates and a `Match` decision.
 """
 
 from index._store import MANIFEST_NAME, FaissIndex

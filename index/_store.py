@@ -1,12 +1,18 @@
 """`FaissIndex`: partitioned cosine-similarity search over vectors with stable int64 ids.
 
-Each partition is one FAISS index. Small partitions are exact (`IndexIDMap2` over
-`IndexFlatIP`; vectors are L2-normalized, so inner product is cosine similarity). A
-partition that grows past `exact_limit` is rebuilt as an `IndexIVFFlat` with its own ids
-and a hash-table direct map: `IndexIDMap2` cannot wrap an IVF index and still remove ids,
-because IVF keeps the internal ids it was given while the id map compacts. The IVF's
-`nprobe` is tuned when it is built so that recall@10 against exact search reaches
-`target_recall` on perturbed copies of the partition's own vectors.
+Each partition is one FAISS index over 8-bit codes of the vectors plus a float32 copy
+(`FullVectors`, on disk once saved). Vectors are L2-normalized, so inner product is cosine
+similarity; the codes are the components scaled to the int8 range and rounded
+(`QT_8bit_direct_signed`: a quarter of the float32 memory, and the fastest 8-bit scan FAISS
+has here; see `_codes`). A search takes the best `max(RECHECK_FACTOR * k, RECHECK_MIN)`
+candidates by code and re-ranks them by the exact float32 similarity, which is also the
+similarity returned. Small partitions are exact scans (`IndexIDMap2` over
+`IndexScalarQuantizer`). A partition that grows past `exact_limit` is rebuilt as an
+`IndexIVFScalarQuantizer` with its own ids and a hash-table direct map: `IndexIDMap2` cannot
+wrap an IVF index and still remove ids, because IVF keeps the internal ids it was given while
+the id map compacts. The IVF's `nprobe` is tuned when it is built so that recall@10 (after the
+re-check) against exact search reaches `target_recall` on perturbed copies of the partition's
+own vectors.
 
 Saving writes each changed partition to a new file, then replaces `manifest.json`
 atomically (`os.replace`): the manifest is the commit point, so a crash mid-save leaves the
@@ -33,6 +39,7 @@ import faiss
 import numpy as np
 from pydantic import ValidationError
 
+from index._full import VECTORS_SUFFIX, FullVectors, vectors_file_bytes
 from index._types import (
     FORMAT_VERSION,
     Candidate,
@@ -60,19 +67,52 @@ _TMP_PREFIX = ".tmp-"
 _LOCK_NAME = ".lock"
 _PARTITION_SUFFIX = ".faiss"
 _HASH_CHUNK = 1 << 22
+_CODE_MAX = 127.0
+_CODE_SIGMAS = 8.0
+_QTYPE = faiss.ScalarQuantizer.QT_8bit_direct_signed
+RECHECK_FACTOR = 4
+RECHECK_MIN = 64
+DEFAULT_EXACT_LIMIT = 50_000
+_ADD_CHUNK = 32_768
+_TRAIN_POINTS_PER_LIST = 64
 
 
 class _Partition:
     """One FAISS index plus the bookkeeping the store needs about it."""
 
-    __slots__ = ("dirty", "file", "index", "structure", "trained_count")
+    __slots__ = ("dirty", "file", "full", "index", "structure", "trained_count")
 
-    def __init__(self, index: faiss.Index, structure: Structure, trained_count: int | None) -> None:
+    def __init__(
+        self,
+        index: faiss.Index,
+        structure: Structure,
+        trained_count: int | None,
+        full: FullVectors,
+    ) -> None:
         self.index = index
         self.structure: Structure = structure
         self.trained_count = trained_count
+        self.full = full
         self.dirty = True
         self.file: ManifestPartition | None = None
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        # In chunks: the float32 input of the codes would otherwise double a large add.
+        for start in range(0, ids.shape[0], _ADD_CHUNK):
+            stop = start + _ADD_CHUNK
+            self.index.add_with_ids(_codes(vectors[start:stop]), ids[start:stop])
+        self.full.add(ids, vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[float, int]]]:
+        """Top-`k` (similarity, id) per query: candidates by code, ranked in float32."""
+        pool = min(self.count, max(RECHECK_FACTOR * k, RECHECK_MIN))
+        # The 8-bit direct codec quantizes the query too: it gets the same scale and rounding.
+        _, found = self.index.search(_codes(queries), pool)
+        out = []
+        for query, row in zip(queries, found, strict=True):
+            ids = row[row >= 0]
+            out.append(_rerank(query, ids, self.full.get(ids), k) if ids.size else [])
+        return out
 
     @property
     def count(self) -> int:
@@ -87,8 +127,8 @@ class FaissIndex:
         model_id: str,
         dim: int,
         *,
-        exact_limit: int = 200_000,
-        target_recall: float = 0.97,
+        exact_limit: int = DEFAULT_EXACT_LIMIT,
+        target_recall: float = 0.98,
         retrain_growth: float = 4.0,
     ) -> None:
         if not model_id:
@@ -190,8 +230,8 @@ class FaissIndex:
             part = self._build_ivf(id_arr, matrix)
             self._parts[key] = part
         elif part is None:
-            part = _Partition(_new_exact(self._dim), "exact", None)
-            part.index.add_with_ids(matrix, id_arr)
+            part = _Partition(_new_exact(self._dim), "exact", None, FullVectors(self._dim))
+            part.add(id_arr, matrix)
             self._parts[key] = part
         elif self._needs_rebuild(part, new_total):
             old_ids, old_vecs = _extract(part)
@@ -200,7 +240,7 @@ class FaissIndex:
             )
             self._parts[key] = part
         else:
-            part.index.add_with_ids(matrix, id_arr)
+            part.add(id_arr, matrix)
         part.dirty = True
         self._owner.update(dict.fromkeys(id_arr.tolist(), key))
 
@@ -217,6 +257,7 @@ class FaissIndex:
             part = self._parts[key]
             id_arr = np.unique(np.asarray(id_list, dtype=np.int64))
             n = int(part.index.remove_ids(id_arr))
+            part.full.remove(id_arr)
             if n != id_arr.shape[0]:
                 raise IndexCorruptError(
                     f"partition {key} removed {n} of {id_arr.shape[0]} ids it should hold"
@@ -229,8 +270,8 @@ class FaissIndex:
                 del self._parts[key]
             elif part.structure == "ivf" and part.count < self._exact_limit // 2:
                 kept_ids, kept_vecs = _extract(part)
-                exact = _Partition(_new_exact(self._dim), "exact", None)
-                exact.index.add_with_ids(kept_vecs, kept_ids)
+                exact = _Partition(_new_exact(self._dim), "exact", None, FullVectors(self._dim))
+                exact.add(kept_ids, kept_vecs)
                 self._parts[key] = exact
         return removed
 
@@ -239,7 +280,7 @@ class FaissIndex:
         key = self._owner.get(int(vector_id))
         if key is None:
             raise KeyError(f"id {vector_id} is not in the index")
-        return np.asarray(self._parts[key].index.reconstruct(int(vector_id)), dtype=np.float32)
+        return self._parts[key].full.get(np.array([int(vector_id)], np.int64))[0]
 
     # ---- search -----------------------------------------------------------------------
 
@@ -269,11 +310,8 @@ class FaissIndex:
             part = self._parts.get(key)
             if part is None or part.count == 0:
                 continue
-            sims, found = part.index.search(queries, min(k, part.count))
-            for qi in range(nq):
-                for sim, vid in zip(sims[qi], found[qi], strict=True):
-                    if vid >= 0:
-                        pooled[qi].append((float(sim), int(vid), key))
+            for qi, hits in enumerate(part.search(queries, min(k, part.count))):
+                pooled[qi].extend((sim, vid, key) for sim, vid in hits)
         results: list[list[Candidate]] = []
         for rows in pooled:
             rows.sort(key=lambda r: (-r[0], r[1]))
@@ -318,6 +356,7 @@ class FaissIndex:
             _fsync_file(tmp)
             digest, size = _sha256(tmp)
             os.replace(tmp, directory / name)
+            vectors = _write_vectors(part, directory, name)
             entry = ManifestPartition(
                 key=key,
                 file=name,
@@ -326,6 +365,7 @@ class FaissIndex:
                 bytes=size,
                 sha256=digest,
                 trained_count=part.trained_count,
+                **vectors,
             )
             entries.append(entry)
             written.append((part, entry))
@@ -344,10 +384,14 @@ class FaissIndex:
         _fsync_dir(directory)
         # Committed: only now is the in-memory state "clean" against this directory.
         for part, entry in written:
+            assert entry.vectors_file is not None
+            part.full.attach(directory / entry.vectors_file, entry.count)
             part.file = entry
             part.dirty = False
         self._saved_dir = directory
-        _remove_unreferenced(directory, {e.file for e in entries})
+        _remove_unreferenced(
+            directory, {e.file for e in entries} | {e.vectors_file or "" for e in entries}
+        )
         log.info(
             "saved index %s (%d vectors, %d partitions, %d rewritten) to %s",
             self._model_id,
@@ -391,8 +435,8 @@ class FaissIndex:
         model_id: str | None = None,
         dim: int | None = None,
         verify: bool = True,
-        exact_limit: int = 200_000,
-        target_recall: float = 0.97,
+        exact_limit: int = DEFAULT_EXACT_LIMIT,
+        target_recall: float = 0.98,
         retrain_growth: float = 4.0,
     ) -> FaissIndex:
         """Load a saved index, checking sizes and sha256 of every file (unless `verify=False`).
@@ -428,6 +472,8 @@ class FaissIndex:
             ids = _ids_of(part)
             if np.unique(ids).shape[0] != ids.shape[0] or any(int(i) in store._owner for i in ids):
                 raise IndexCorruptError(f"{directory}: duplicate ids in {entry.file}")
+            if not np.array_equal(np.sort(ids), part.full.ids()):
+                raise IndexCorruptError(f"{directory}: {entry.vectors_file} holds other ids")
             store._owner.update(dict.fromkeys(ids.tolist(), entry.key))
             part.file = entry
             part.dirty = False
@@ -487,19 +533,55 @@ class FaissIndex:
         n = vectors.shape[0]
         nlist = max(1, min(int(math.sqrt(n)), n // 8, 8192))
         quantizer = faiss.IndexFlatIP(self._dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self._dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        # Without residuals: the codes are the vectors themselves, as in exact partitions.
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, self._dim, nlist, _QTYPE, faiss.METRIC_INNER_PRODUCT, False
+        )
         ivf.cp.min_points_per_centroid = 5
-        ivf.cp.max_points_per_centroid = 64
-        ivf.train(vectors)
+        ivf.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
+        # k-means would subsample to this many points anyway; sampling first saves a copy.
+        sample = np.random.default_rng(0).permutation(n)[: nlist * _TRAIN_POINTS_PER_LIST]
+        ivf.train(_codes(vectors[np.sort(sample)]))
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-        ivf.add_with_ids(vectors, ids)
-        ivf.nprobe = _tune_nprobe(ivf, ids, vectors, self._target_recall)
+        part = _Partition(ivf, "ivf", n, FullVectors(self._dim))
+        part.add(ids, vectors)
+        ivf.nprobe = _tune_nprobe(part, ids, vectors, self._target_recall)
         log.info("built IVF partition: %d vectors, nlist=%d, nprobe=%d", n, nlist, ivf.nprobe)
-        return _Partition(ivf, "ivf", n)
+        return part
 
 
 def _new_exact(dim: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, _QTYPE, faiss.METRIC_INNER_PRODUCT))
+
+
+def _codes(vectors: np.ndarray) -> np.ndarray:
+    """What FAISS stores for normalized vectors: components scaled so that 8 standard
+    deviations of a unit vector's component (1/sqrt(d)) reach 127, rounded and clipped (the
+    8-bit direct codec truncates and wraps around, so that happens here). At 1280-d that is
+    about 5 levels per standard deviation instead of 1 at a plain x127; the rare larger
+    components are clipped, which only coarsens the candidate list the float32 re-check
+    ranks."""
+    scale = _CODE_MAX / min(1.0, _CODE_SIGMAS / math.sqrt(vectors.shape[1]))
+    return np.clip(np.rint(vectors * scale), -_CODE_MAX, _CODE_MAX).astype(np.float32)
+
+
+def _rerank(
+    query: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int
+) -> list[tuple[float, int]]:
+    """The `k` best of the candidates by exact float32 similarity (ties by id)."""
+    sims = vectors @ query
+    order = np.lexsort((ids, -sims))[:k]
+    return [(float(sims[i]), int(ids[i])) for i in order]
+
+
+def _write_vectors(part: _Partition, directory: Path, name: str) -> dict[str, str | int]:
+    """Write the partition's float32 copy beside its codes file; manifest fields for it."""
+    vectors_name = name.removesuffix(_PARTITION_SUFFIX) + VECTORS_SUFFIX
+    tmp = directory / f"{_TMP_PREFIX}{vectors_name}"
+    part.full.write(tmp)
+    digest, size = _sha256(tmp)
+    os.replace(tmp, directory / vectors_name)
+    return {"vectors_file": vectors_name, "vectors_bytes": size, "vectors_sha256": digest}
 
 
 def _ids_of(part: _Partition) -> np.ndarray:
@@ -516,29 +598,11 @@ def _ids_of(part: _Partition) -> np.ndarray:
 
 
 def _extract(part: _Partition) -> tuple[np.ndarray, np.ndarray]:
-    """All (ids, vectors) of a partition."""
-    if part.structure == "exact":
-        idmap = part.index
-        ids = faiss.vector_to_array(idmap.id_map).astype(np.int64)
-        vecs = idmap.index.reconstruct_n(0, idmap.ntotal) if ids.size else None
-        d = idmap.d
-        return ids, (vecs if vecs is not None else np.empty((0, d), np.float32))
-    ivf = faiss.extract_index_ivf(part.index)
-    lists = ivf.invlists
-    id_chunks, vec_chunks = [], []
-    for li in range(ivf.nlist):
-        size = lists.list_size(li)
-        if not size:
-            continue
-        id_chunks.append(faiss.rev_swig_ptr(lists.get_ids(li), size).copy())
-        codes = faiss.rev_swig_ptr(lists.get_codes(li), size * lists.code_size).copy()
-        vec_chunks.append(codes.view(np.float32).reshape(size, ivf.d))
-    if not id_chunks:
-        return np.empty(0, np.int64), np.empty((0, ivf.d), np.float32)
-    return np.concatenate(id_chunks).astype(np.int64), np.concatenate(vec_chunks)
+    """All (ids, vectors) of a partition, in float32."""
+    return part.full.all()
 
 
-def _tune_nprobe(ivf: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, target: float) -> int:
+def _tune_nprobe(part: _Partition, ids: np.ndarray, vectors: np.ndarray, target: float) -> int:
     """Smallest nprobe whose recall@10 vs exact search reaches `target` on perturbed samples.
 
     Queries are stored vectors plus noise of four strengths (cosine about 0.97, 0.9, 0.7
@@ -558,13 +622,12 @@ def _tune_nprobe(ivf: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, targ
     # Compare ids, not rows: the IVF returns the ids it was given.
     truth = [set(ids[row].tolist()) for row in truth_rows]
     groups = np.resize(np.arange(4), sample.shape[0])
+    ivf = part.index
     nprobe = 1
     while True:
         ivf.nprobe = nprobe
-        _, found = ivf.search(queries, k)
-        hits = np.array(
-            [len(t & set(f.tolist())) for t, f in zip(truth, found, strict=True)], np.float64
-        )
+        found = [[vid for _, vid in hits] for hits in part.search(queries, k)]
+        hits = np.array([len(t & set(f)) for t, f in zip(truth, found, strict=True)], np.float64)
         # Every kind of query must reach the target, the far ones included.
         worst = min(float(hits[groups == g].mean()) / k for g in np.unique(groups))
         if worst >= target or nprobe >= ivf.nlist:
@@ -575,20 +638,14 @@ def _tune_nprobe(ivf: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, targ
 def _load_partition(
     directory: Path, entry: ManifestPartition, dim: int, *, verify: bool
 ) -> _Partition:
-    path = directory / entry.file
-    if Path(entry.file).name != entry.file or entry.file.startswith("."):
-        raise IndexCorruptError(f"{directory}: bad partition file name {entry.file!r}")
-    if not path.is_file():
-        raise IndexCorruptError(f"{directory}: partition file {entry.file} is missing")
-    size = path.stat().st_size
-    if size != entry.bytes:
-        raise IndexCorruptError(
-            f"{directory}: {entry.file} has {size} bytes, manifest says {entry.bytes} (partial?)"
-        )
-    if verify:
-        digest, _ = _sha256(path)
-        if digest != entry.sha256:
-            raise IndexCorruptError(f"{directory}: sha256 of {entry.file} differs from manifest")
+    path = _checked_file(directory, entry.file, entry.bytes, entry.sha256, verify=verify)
+    if entry.vectors_file is None or entry.vectors_bytes is None or entry.vectors_sha256 is None:
+        raise IndexCorruptError(f"{directory}: {entry.file} has no float32 vectors file")
+    if entry.vectors_bytes != vectors_file_bytes(entry.count, dim):
+        raise IndexCorruptError(f"{directory}: {entry.vectors_file} has the wrong size")
+    vectors_path = _checked_file(
+        directory, entry.vectors_file, entry.vectors_bytes, entry.vectors_sha256, verify=verify
+    )
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
@@ -598,12 +655,39 @@ def _load_partition(
             f"{directory}: {entry.file} holds {index.ntotal}×{index.d}, "
             f"manifest says {entry.count}×{dim}"
         )
-    expected = faiss.IndexIDMap2 if entry.structure == "exact" else faiss.IndexIVFFlat
-    if not isinstance(index, expected):
+    if entry.structure == "exact":
+        ok = isinstance(index, faiss.IndexIDMap2) and isinstance(
+            faiss.downcast_index(index.index), faiss.IndexScalarQuantizer
+        )
+    else:
+        ok = isinstance(index, faiss.IndexIVFScalarQuantizer)
+    if not ok:
         raise IndexCorruptError(
             f"{directory}: {entry.file} is a {type(index).__name__}, expected {entry.structure}"
         )
-    return _Partition(index, entry.structure, entry.trained_count)
+    full = FullVectors(dim)
+    full.open(vectors_path, entry.count)
+    return _Partition(index, entry.structure, entry.trained_count, full)
+
+
+def _checked_file(
+    directory: Path, name: str, size_expected: int, sha256: str, *, verify: bool
+) -> Path:
+    path = directory / name
+    if Path(name).name != name or name.startswith("."):
+        raise IndexCorruptError(f"{directory}: bad partition file name {name!r}")
+    if not path.is_file():
+        raise IndexCorruptError(f"{directory}: partition file {name} is missing")
+    size = path.stat().st_size
+    if size != size_expected:
+        raise IndexCorruptError(
+            f"{directory}: {name} has {size} bytes, manifest says {size_expected} (partial?)"
+        )
+    if verify:
+        digest, _ = _sha256(path)
+        if digest != sha256:
+            raise IndexCorruptError(f"{directory}: sha256 of {name} differs from manifest")
+    return path
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -663,9 +747,9 @@ def _save_lock(directory: Path, *, shared: bool = False) -> Iterator[None]:
 def _remove_unreferenced(directory: Path, keep: set[str]) -> None:
     for path in directory.iterdir():
         name = path.name
-        stale = (name.endswith(_PARTITION_SUFFIX) and name not in keep) or name.startswith(
-            _TMP_PREFIX
-        )
+        stale = (
+            name.endswith((_PARTITION_SUFFIX, VECTORS_SUFFIX)) and name not in keep
+        ) or name.startswith(_TMP_PREFIX)
         if stale and path.is_file():
             with contextlib.suppress(OSError):
                 path.unlink()

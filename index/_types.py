@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Structure = Literal["exact", "ivf"]
 
-FORMAT_VERSION = 1
+# 2: partitions hold 8-bit codes, with a float32 vectors file beside each.
+FORMAT_VERSION = 2
 
 
 class PartitionKey(BaseModel):
@@ -69,6 +70,9 @@ class ManifestPartition(BaseModel):
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     trained_count: int | None = None
+    vectors_file: str | None = None
+    vectors_bytes: int | None = Field(None, ge=0)
+    vectors_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
 class IndexManifest(BaseModel):

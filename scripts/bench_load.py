@@ -73,6 +73,7 @@ class LoadConfig:
     rate: float = 3.0  # VK API requests per second (VK allows 3)
     download_workers: int = 4
     real_vision: bool = False
+    int8_segmentation: bool = False
     models_dir: Path | None = None
     in_process: bool = False  # run the fake VK in this process (tests)
     seed: int = 1
@@ -335,6 +336,7 @@ def run_load(
         database_url=f"sqlite:///{work_dir / 'load.db'}",
         var_dir=work_dir / "var",
         models_dir=config.models_dir,
+        segmentation={"quantized": config.int8_segmentation},
         vk=VkSettings(
             api_url=world.api_url,
             token=SecretStr(world.token),
@@ -551,6 +553,11 @@ def main() -> None:
         help="default: models/ in the data root (PETMATCH_HOME), where `models prepare` wrote them",
     )
     parser.add_argument(
+        "--int8-segmentation",
+        action="store_true",
+        help="run the int8 U²-Net-p (`petmatch models prepare --quantize` writes it)",
+    )
+    parser.add_argument(
         "--omp-threads",
         type=int,
         default=None,
@@ -574,6 +581,7 @@ def main() -> None:
         download_workers=args.workers,
         real_vision=args.real_vision,
         models_dir=args.models_dir or _configured_models_dir(),
+        int8_segmentation=args.int8_segmentation,
     )
     if config.real_vision:
         _require_models(config.models_dir)

@@ -51,13 +51,18 @@ def default_u2netp_path() -> Path:
     return Path(spec.origin).parent / "u2netp.onnx"
 
 
-def saliency(session: InferenceSession, image: np.ndarray) -> np.ndarray:
-    """U²-Net-p saliency in 0..1 at the image's size (rembg's normalization)."""
+def u2net_input(image: np.ndarray) -> np.ndarray:
+    """U²-Net-p's (1, 3, 320, 320) float32 input for an RGB image (rembg's normalization)."""
     small = cv2.resize(image, (_U2NET_SIZE, _U2NET_SIZE), interpolation=cv2.INTER_AREA)
     x = small.astype(np.float32)
     x /= max(float(x.max()), 1.0)  # rembg divides by the image maximum, not 255
     x = (x - _U2NET_MEAN) / _U2NET_STD
-    feed = {session.get_inputs()[0].name: x.transpose(2, 0, 1)[None].astype(np.float32)}
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def saliency(session: InferenceSession, image: np.ndarray) -> np.ndarray:
+    """U²-Net-p saliency in 0..1 at the image's size (rembg's normalization)."""
+    feed = {session.get_inputs()[0].name: u2net_input(image)}
     prediction = np.asarray(session.run(None, feed)[0], dtype=np.float32)[0, 0]
     low, high = float(prediction.min()), float(prediction.max())
     prediction = (prediction - low) / max(high - low, 1e-6)

@@ -44,9 +44,21 @@ def compose_config(tmp_path_factory) -> dict:
 
 def test_compose_runs_postgres_and_the_bot(compose_config):
     services = compose_config["services"]
-    assert set(services) == {"db", "bot"}
+    assert set(services) == {"db", "bot", "worker"}
     assert services["db"]["image"].startswith("postgres")
     assert "db" in services["bot"]["depends_on"]
+    assert "db" in services["worker"]["depends_on"]
+    assert services["worker"]["command"] == ["petmatch", "worker"]
+
+
+@pytest.mark.parametrize("service", ["bot", "worker"])
+def test_services_share_the_database_and_the_files(compose_config, service):
+    environment = compose_config["services"][service]["environment"]
+    assert environment["PETMATCH_WORKERS__ENABLED"] == "true"
+    assert environment["PETMATCH_WORKERS__FILES"] == "database"
+    bot = compose_config["services"]["bot"]["environment"]
+    assert environment["PETMATCH_DATABASE_URL"] == bot["PETMATCH_DATABASE_URL"]
+    assert "scale" not in compose_config["services"][service]  # scaled from the command line
 
 
 def test_bot_environment_is_understood_by_settings(compose_config, monkeypatch, tmp_path):

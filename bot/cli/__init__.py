@@ -20,6 +20,7 @@ from bot.cli import (
     text_cmd,
     train_cmd,
     web_cmd,
+    worker_cmd,
 )
 from bot.cli._config_errors import (
     describe_config_error,
@@ -64,6 +65,7 @@ doctor_cmd.register(app)
 problems_cmd.register(app)
 web_cmd.register(app)
 bench_cmd.register(app)
+worker_cmd.register(app)
 
 
 def _load_settings_or_fail() -> Settings:

@@ -153,12 +153,21 @@ def prepare_command(
     force: Annotated[
         bool, typer.Option("--force", help="Export again even if up to date.")
     ] = False,
+    quantize: Annotated[
+        bool,
+        typer.Option(
+            "--quantize",
+            help="Also write static-int8 copies of U²-Net-p and the embedder (*.int8.onnx), "
+            "calibrated on scikit-image's photos and the bot's stored photos; switch them on "
+            "with segmentation.quantized / reid.quantized.",
+        ),
+    ] = False,
 ) -> None:
     """Export the ONNX models the bot runs into the models folder (needs torch, once).
 
     Skips files that are already there and match their source weights.
 
-    Example: petmatch models prepare
+    Example: petmatch models prepare --quantize
     """
     settings = settings_from(ctx)
     models_dir = settings.models_dir
@@ -178,13 +187,36 @@ def prepare_command(
     names = ["efficientnet_lite0"]
     if settings.reid.model in LITE_SPECS and settings.reid.model not in names:
         names.append(settings.reid.model)
+    paths: dict[str, Path] = {}
     for name in names:
         typer.echo(f"preparing {name} in {models_dir} …", err=True)
         path, exported = prepare_efficientnet_lite(name, models_dir, force=force)
+        paths[name] = path
         typer.echo(f"{'exported' if exported else 'up to date'}: {path}")
+    if quantize:
+        _quantize(settings, paths.get(settings.reid.model, paths["efficientnet_lite0"]))
     weights = settings.reid.weights
     if weights is not None and "osnet" in available_embedders():
         from reid._osnet import prepare_osnet_onnx
 
         typer.echo(f"preparing OSNet from {weights} …", err=True)
         typer.echo(f"ready: {prepare_osnet_onnx(Path(weights), models_dir=models_dir)}")
+
+
+def _quantize(settings: Any, embedder_onnx: Path) -> None:
+    """int8 copies of U²-Net-p and the embedder, calibrated on what this install has."""
+    from bot.quantize import (
+        U2NETP_INT8,
+        calibration_images,
+        int8_path,
+        quantize_embedder,
+        quantize_u2netp,
+    )
+    from segmentation._u2netp import default_u2netp_path
+
+    stored = sorted(Path(settings.photos_dir).rglob("*.jpg")) if settings.photos_dir else []
+    images = calibration_images(stored)
+    typer.echo(f"quantizing with {len(images)} calibration images …", err=True)
+    u2net = quantize_u2netp(default_u2netp_path(), settings.models_dir / U2NETP_INT8, images)
+    typer.echo(f"int8: {u2net}")
+    typer.echo(f"int8: {quantize_embedder(embedder_onnx, int8_path(embedder_onnx), images)}")

@@ -1,0 +1,80 @@
+"""`petmatch worker`: run the vision stage of posts claimed from the shared PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import asdict
+from typing import Any
+
+import typer
+
+from bot.cli._context import fail, print_json, settings_from
+
+SQLITE_REFUSAL = (
+    "petmatch worker needs PostgreSQL (workers claim posts with SELECT … FOR UPDATE SKIP "
+    "LOCKED); this database is SQLite: run `petmatch run` alone instead"
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    ctx: typer.Context,
+    max_posts: int = typer.Option(0, "--max-posts", min=0, help="Stop after this many posts."),
+    exit_when_idle: float = typer.Option(
+        0.0, "--exit-when-idle", min=0, help="Exit after this many seconds without work."
+    ),
+    name: str = typer.Option("", "--name", help="Worker name in logs (default host:pid)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON at the end."),
+) -> None:
+    """Segment and embed posts claimed from the database, until SIGTERM or Ctrl-C.
+
+    Run as many as the machines allow, against the PostgreSQL of one `petmatch run` whose
+    `workers.enabled` is true (PETMATCH_WORKERS__ENABLED=true); with workers on other machines
+    set `workers.files` to `database` everywhere so photos and crops travel through it.
+
+    Example: PETMATCH_DATABASE_URL=postgresql+psycopg2://bot@db/petmatch petmatch worker
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import storage
+    from bot.cli.db_cmd import open_migrated
+    from bot.pipeline import Pipeline
+    from bot.worker import VisionWorker, default_worker_name
+
+    settings = settings_from(ctx)
+    if settings.database_url.startswith("sqlite"):
+        fail(SQLITE_REFUSAL)
+    engine = open_migrated(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()  # the current post finishes first
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sessions = storage.session_factory(engine)
+    pipeline = Pipeline(settings, sessions, None)
+    try:
+        report = VisionWorker(pipeline, sessions, name or default_worker_name()).run(
+            should_stop=stop.is_set,
+            poll_seconds=settings.workers.poll_seconds,
+            max_posts=max_posts,
+            exit_when_idle=exit_when_idle,
+        )
+    except FileNotFoundError as exc:  # a model file
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"database failure: {str(exc).splitlines()[0][:300]}")
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json(asdict(report))
+    else:
+        typer.echo(
+            f"worker done: {report.posts} posts ({report.failed} failed), "
+            f"{report.photos_segmented} photos, {report.animals} animals"
+        )
