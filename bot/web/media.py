@@ -1,7 +1,8 @@
 """Photos and crops for the desk's pages, read from the project's own store by id.
 
-This is the one place the desk reads image bytes: when photos move behind a storage
-interface (workers on other machines), only `read_image` changes.
+This is the one place the desk reads image bytes. A local file is served only from inside the
+data root's photo and crop folders; a file the vision workers put in the database
+(`bot.files`, a `db:` reference) is read from there, so the desk works wherever vision ran.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Literal
 
 from bot import storage
 from bot.config import Settings
+from bot.files import DB_PREFIX, read_file
 from bot.storage import reviews
 
 __all__ = ["ImageKind", "read_image"]
@@ -35,10 +37,15 @@ def read_image(
             path, root = reviews.photo_file(session, item_id), settings.photos_dir
         else:
             path, root = reviews.animal_crop_file(session, item_id), settings.var_dir / "crops"
-    if path is None or root is None or not _inside(path, Path(root)):
+    if path is None:
         return None
     try:
-        data = path.read_bytes()
+        if str(path).startswith(DB_PREFIX):
+            data = read_file(str(path), sessions)
+        elif root is not None and _inside(path, Path(root)):
+            data = path.read_bytes()
+        else:
+            return None
     except OSError:
         return None
     media_type = _media_type(data)

@@ -299,6 +299,43 @@ def test_photos_are_served_by_id_from_the_store_only(client: TestClient, world: 
     assert client.get(f"/photo/{photo.id}").status_code == 404
 
 
+def test_photos_and_crops_a_worker_put_in_the_database_are_served(
+    client: TestClient, world: WebWorld
+) -> None:
+    """With `workers.files: database` the desk reads what a worker on another machine wrote."""
+    from sqlalchemy import update
+
+    from bot.files import DatabaseFiles
+    from bot.storage._pipeline_schema import AnimalRow
+    from bot.storage._schema import PhotoRow
+
+    log_in(client, "anna")
+    with storage.session_scope(world.sessions) as session:
+        photo = storage.photos_of_post(session, world.posts["ryzhik_lost"])[0]
+        animal = store.animals_of_post(session, world.posts["ryzhik_lost"])[0]
+    photo_bytes = Path(photo.file_path).read_bytes()
+    crop_bytes = Path(animal.crop_path).read_bytes()
+    files = DatabaseFiles(world.sessions)
+    photo_ref = files.put(f"photos/moved-{photo.id}.jpg", photo_bytes)
+    crop_ref = files.put(f"crops/moved-{animal.id}.png", crop_bytes)
+    Path(photo.file_path).unlink()  # nothing left on this machine's disk
+    Path(animal.crop_path).unlink()
+    with storage.session_scope(world.sessions) as session:
+        session.execute(update(PhotoRow).where(PhotoRow.id == photo.id).values(file_path=photo_ref))
+        session.execute(
+            update(AnimalRow).where(AnimalRow.id == animal.id).values(crop_path=crop_ref)
+        )
+    served = client.get(f"/photo/{photo.id}")
+    assert served.status_code == 200 and served.content == photo_bytes
+    crop = client.get(f"/crop/{animal.id}")
+    assert crop.status_code == 200 and crop.content == crop_bytes
+    with storage.session_scope(world.sessions) as session:
+        session.execute(
+            update(PhotoRow).where(PhotoRow.id == photo.id).values(file_path="db:no-such-file")
+        )
+    assert client.get(f"/photo/{photo.id}").status_code == 404
+
+
 def test_search_by_photo_puts_the_right_post_first(client: TestClient, world: WebWorld) -> None:
     log_in(client, "anna")
     token = csrf_of(client.get("/search").text)
