@@ -628,7 +628,9 @@ class Pipeline:
             resolved = store.is_case_resolved(session, post.case_id)
         animals = [a for a in animals if a.id in vectors]
         if label is not None and animals and not resolved:
-            candidates = self._candidates(post, label, animals, vectors, policy)
+            candidates = self._checked_by_text(
+                post, self._candidates(post, label, animals, vectors, policy), now=now
+            )
             with storage.session_scope(self._sessions) as session:
                 for candidate in candidates:
                     record = self._record_match(session, post, animals, candidate, now=now)
@@ -638,6 +640,21 @@ class Pipeline:
                 if candidate.accepted:
                     logger.info("match for %s: %s", post.url, "; ".join(candidate.reasons))
         self._advance(post.id, PostState.PROCESSING, Stage.MATCHED, now=now)
+
+    def _checked_by_text(
+        self, post: Post, candidates: list[Any], *, now: datetime
+    ) -> list[Any]:
+        """Each candidate after the two posts' texts are compared (sex, solid colour)."""
+        from bot.text_checks import check_texts
+
+        checked = []
+        with storage.session_scope(self._sessions) as session:
+            for candidate in candidates:
+                case_id = int(candidate.post_id.split(":", 1)[1])
+                owner = self._owners[(case_id, candidate.pairs[0].candidate_animal_id)]
+                other = storage.get_post_by_pk(session, owner.post_pk)
+                checked.append(check_texts(candidate, post.text, other.text, now=now))
+        return checked
 
     def _candidates(
         self,

@@ -10,6 +10,7 @@ from text._classify import classify_post
 from text._extract import mask_phones
 from text._geo import city_coordinates, distance_km
 from text._models import CitySource, Evidence, PetSex, PetSpecies, PostKind, PostLabel
+from text.contradictions import attribute_contradictions
 
 __all__ = [
     "CitySource",
@@ -18,6 +19,7 @@ __all__ = [
     "PetSpecies",
     "PostKind",
     "PostLabel",
+    "attribute_contradictions",
     "city_coordinates",
     "classify_post",
     "distance_km",

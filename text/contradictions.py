@@ -7,7 +7,8 @@ post never contradict: a photo of a black-and-white cat can be described as "ч�
 person and "белая" by another.
 
 No real pairs of texts about one animal exist offline, so this is tested on written pairs only
-(tests/text/test_contradictions.py); it is not yet wired into matching (see the model card).
+(tests/text/test_contradictions.py). The bot's match stage (`bot/text_checks.py`) lowers the
+confidence of a pair whose texts contradict each other and never comments on it by itself.
 """
 
 from __future__ import annotations

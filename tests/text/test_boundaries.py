@@ -24,7 +24,8 @@ def test_core_import_pulls_in_nothing_outward() -> None:
 def test_public_surface() -> None:
     assert sorted(text.__all__) == sorted([
         "CitySource", "Evidence", "PetSex", "PetSpecies", "PostKind", "PostLabel",
-        "city_coordinates", "classify_post", "distance_km", "mask_phones",
+        "attribute_contradictions", "city_coordinates", "classify_post", "distance_km",
+        "mask_phones",
     ])
 
 
