@@ -56,7 +56,13 @@ logger = logging.getLogger("petmatch.web")
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
 SPECIES_RU = {"cat": "кошка", "dog": "собака", "unknown": "не указано"}
-KIND_RU = {"lost": "потерян", "found": "найден", "other": "другое", "resolved": "нашёлся"}
+KIND_RU = {
+    "lost": "потерян",
+    "found": "найден",
+    "unknown": "потерян или найден — не ясно",
+    "other": "другое",
+    "resolved": "нашёлся",
+}
 BUCKET_RU = {
     "uncertain": "бот не уверен",
     "held": "бот уверен, но не написал",
