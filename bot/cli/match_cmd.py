@@ -192,15 +192,12 @@ def list_matches(
 def _list_unlooked(sessions: Any, max_attempts: int, *, limit: int, as_json: bool) -> None:
     """Posts that could not be looked at: `waiting` for the next try, or `failed` for good."""
     from bot import storage
-    from bot.storage.problems import list_post_retries
-    from bot.storage.records import PostState
+    from bot.storage.problems import unlooked_posts
 
     with storage.session_scope(sessions) as session:
-        rows = list_post_retries(session, limit=limit)
-    for post, retry in rows:
-        if post.state not in (PostState.PENDING, PostState.PROCESSING, PostState.FAILED):
-            continue
-        state = "failed" if post.state is PostState.FAILED else "waiting"
+        rows = unlooked_posts(session, limit=limit)
+    for item in rows:
+        post, retry, state = item.post, item.retry, item.state
         record = {
             "post": post.url,
             "state": state,

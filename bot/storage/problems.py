@@ -19,6 +19,7 @@ __all__ = [
     "MAX_EXCERPT_CHARS",
     "PostRetry",
     "Problem",
+    "UnlookedPost",
     "clear_post_retry",
     "due_pending_posts",
     "get_post_retry",
@@ -27,6 +28,8 @@ __all__ = [
     "problem_counts",
     "record_problem",
     "schedule_post_retry",
+    "unlooked_post",
+    "unlooked_posts",
 ]
 
 #: A skipped item is kept as a bounded excerpt of its raw JSON, never whole.
@@ -144,6 +147,51 @@ def list_post_retries(session: Session, *, limit: int = 100) -> list[tuple[Post,
         .limit(limit)
     )
     return [(_convert.post(post), _retry(retry)) for post, retry in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnlookedPost:
+    """A post whose photos could not be looked at: `waiting` for its next try, or `failed`
+    for good once the attempts were spent."""
+
+    post: Post
+    retry: PostRetry
+
+    @property
+    def failed(self) -> bool:
+        return self.post.state is PostState.FAILED
+
+    @property
+    def state(self) -> str:
+        return "failed" if self.failed else "waiting"
+
+
+#: A retry state only counts while the post is still unlooked; a post that went on (to `done`,
+#: say, reset by hand) keeps no claim on the operator's attention.
+_UNLOOKED_STATES = (PostState.PENDING, PostState.PROCESSING, PostState.FAILED)
+
+
+def unlooked_posts(session: Session, *, limit: int = 100) -> list[UnlookedPost]:
+    """Posts that could not be looked at, most recently tried first (what `matches list` and
+    the desk show)."""
+    rows = session.execute(
+        select(PostRow, PostRetryRow)
+        .join(PostRetryRow, PostRetryRow.post_id == PostRow.id)
+        .where(PostRow.state.in_(_UNLOOKED_STATES))
+        .order_by(PostRetryRow.updated_at.desc(), PostRow.id.desc())
+        .limit(limit)
+    )
+    return [UnlookedPost(_convert.post(post), _retry(retry)) for post, retry in rows]
+
+
+def unlooked_post(session: Session, post_pk: int) -> UnlookedPost | None:
+    """The one post's "could not look" state, or None when it was looked at (or never tried)."""
+    row = session.execute(
+        select(PostRow, PostRetryRow)
+        .join(PostRetryRow, PostRetryRow.post_id == PostRow.id)
+        .where(PostRow.id == post_pk, PostRow.state.in_(_UNLOOKED_STATES))
+    ).first()
+    return None if row is None else UnlookedPost(_convert.post(row[0]), _retry(row[1]))
 
 
 def due_pending_posts(session: Session, *, now: datetime, limit: int = 100) -> list[Post]:

@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 from bot import storage
 from bot.config import Settings
 from bot.storage import reviews
+from bot.storage.problems import unlooked_post, unlooked_posts
 from bot.storage.reviews import Decision, Role, User
 from bot.web import charts, media
 from bot.web.desk import DECISION_LABELS, DecisionError, Desk, reason_ru
@@ -55,6 +56,7 @@ logger = logging.getLogger("petmatch.web")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
+UNLOOKED_PAGE_SIZE = 200  # posts that could not be looked at, most recently tried first
 SPECIES_RU = {"cat": "кошка", "dog": "собака", "unknown": "не указано"}
 KIND_RU = {
     "lost": "потерян",
@@ -122,6 +124,7 @@ def create_app(
             Route("/groups/{vk_id:int}/switch", views.groups_switch, methods=["POST"]),
             Route("/groups/{vk_id:int}/remove", views.groups_remove, methods=["POST"]),
             Route("/dashboard", views.dashboard),
+            Route("/unlooked", views.unlooked),
             Route("/photo/{item_id:int}", views.photo),
             Route("/crop/{item_id:int}", views.crop),
             Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
@@ -183,6 +186,7 @@ def _templates(timezone: str = "UTC") -> jinja2.Environment:
         BUCKET_RU=BUCKET_RU,
         DECISION_LABELS=DECISION_LABELS,
         reason_ru=reason_ru,
+        timezone=timezone,
     )
     zone = ZoneInfo(timezone)  # dates as the volunteers' clocks show them
     env.filters["dt"] = lambda v: "—" if v is None else f"{v.astimezone(zone):%d.%m.%Y %H:%M}"
@@ -386,6 +390,7 @@ class _Views:
             ]
             others = reviews.post_views(session, other_pks)
             decided = {m.id: reviews.latest_decision(session, m.id) for m in matches}
+            unlooked = unlooked_post(session, post_pk)
         candidates = sorted(
             (
                 (m, others[m.found_post_pk if m.lost_post_pk == post_pk else m.lost_post_pk])
@@ -394,7 +399,8 @@ class _Views:
             key=lambda pair: -pair[0].confidence,
         )
         return self.render(
-            request, "post.html", view=view, candidates=candidates, decided=decided
+            request, "post.html", view=view, candidates=candidates, decided=decided,
+            unlooked=unlooked, max_attempts=self.s.settings.processing.max_attempts,
         )
 
     @_login_required()
@@ -561,6 +567,19 @@ class _Views:
         ]
         return self.render(
             request, "dashboard.html", counts=counts, charts=svgs, end=end, span=span
+        )
+
+    @_login_required()
+    async def unlooked(self, request: Request) -> Response:
+        """Posts whose photos could not be looked at (the same list `matches list` ends with)."""
+        with storage.session_scope(self.s.sessions) as session:
+            items = unlooked_posts(session, limit=UNLOOKED_PAGE_SIZE)
+        return self.render(
+            request, "unlooked.html",
+            waiting=[i for i in items if not i.failed],
+            failed=[i for i in items if i.failed],
+            max_attempts=self.s.settings.processing.max_attempts,
+            limit=UNLOOKED_PAGE_SIZE,
         )
 
     async def photo(self, request: Request) -> Response:

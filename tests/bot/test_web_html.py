@@ -28,7 +28,7 @@ from tests.bot._web_world import (
     web_database_url,
 )
 
-PAGES = ["/queue", "/search", "/dashboard", "/groups", "/post/1", "/pair/1"]
+PAGES = ["/queue", "/search", "/dashboard", "/groups", "/post/1", "/pair/1", "/unlooked"]
 
 
 @pytest.fixture
