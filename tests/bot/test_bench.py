@@ -111,6 +111,10 @@ def test_bench_cli_refuses_a_folder_overlapping_the_calibration_fit_set(bench_cl
     assert "\n" not in message and "Traceback" not in result.output
     assert fitted in message and "fit the calibration" in message
     assert "ryzhik" not in message  # only the overlap is named
+    # Asked for explicitly, the same folder is measured and labelled in-sample.
+    labelled = invoke(folder, "--in-sample", "--json")
+    assert labelled.exit_code == 0, labelled.output
+    assert json.loads(labelled.stdout)["in_sample"] is True
 
 
 def test_bench_cli_accepts_a_folder_the_calibration_never_saw(bench_cli, tmp_path):
