@@ -82,10 +82,10 @@ def matching_command(
         fail(str(exc))
     overlap = calibration.fitted_on(list(by_identity))
     if overlap and not in_sample:
-        sample = ", ".join(sorted(overlap)[:5])
+        sample = ", ".join(sorted(overlap)[:5]) + ("…" if len(overlap) > 5 else "")
         fail(
             f"{len(overlap)} identities of {photos} were used to fit the calibration "
-            f"({sample}…): measure on animals it has never seen, or pass --in-sample"
+            f"({sample}): measure on animals it has never seen, or pass --in-sample"
         )
     threshold = vision.match_policy.threshold
     with (

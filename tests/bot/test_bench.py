@@ -3,6 +3,7 @@ the comments are counted on the fake VK and scored against the folder's identiti
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,64 @@ def test_bench_counts_comments_on_the_fake_vk_and_scores_them(identity_folder, t
     assert [row["comments"] for row in result.curve()] == sorted(
         (row["comments"] for row in result.curve()), reverse=True
     )
+
+
+def _animal_folder(root: Path, names: dict[str, str]) -> Path:
+    """`<folder name>/<n>.jpg`, three photos of the test animal each folder name maps to."""
+    for folder, animal in names.items():
+        (root / folder).mkdir(parents=True)
+        for n in range(3):
+            (root / folder / f"{n}.jpg").write_bytes(animal_jpeg(animal, shift=3 * n))
+    return root
+
+
+@pytest.fixture
+def bench_cli(monkeypatch, tmp_path):
+    """Run `petmatch bench matching` in-process with the fake vision models and the shipped
+    efficientnet_lite1 calibration (whose fitting identities are the real ones)."""
+    from typer.testing import CliRunner
+
+    import bot.pipeline
+    from bot.cli import app
+    from reid.calibration import packaged_calibration
+
+    calibration = packaged_calibration("efficientnet_lite1")
+    monkeypatch.setattr(bot.pipeline, "build_vision", lambda _settings: fake_vision())
+    monkeypatch.setattr(bot.pipeline, "load_calibration", lambda _s, _e: calibration)
+    env = {"PETMATCH_VAR_DIR": str(tmp_path / "var")}
+
+    def invoke(folder: Path, *args: str):
+        command = ["bench", "matching", "--photos", str(folder), "--identities", "4"]
+        command += ["--seeds", "1", "--work-dir", str(tmp_path / "work"), *args]
+        return CliRunner().invoke(app, command, env=env)
+
+    return calibration, invoke
+
+
+def test_bench_cli_refuses_a_folder_overlapping_the_calibration_fit_set(bench_cli, tmp_path):
+    calibration, invoke = bench_cli
+    fitted = calibration.fit_identities["dogfacenet"][0]
+    folder = _animal_folder(
+        tmp_path / "animals", {"ryzhik": "ryzhik", "sharik": "sharik", fitted: "murka"}
+    )
+    result = invoke(folder)
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in result.output
+    assert fitted in message and "fit the calibration" in message
+    assert "ryzhik" not in message  # only the overlap is named
+    # Asked for explicitly, the same folder is measured and labelled in-sample.
+    labelled = invoke(folder, "--in-sample", "--json")
+    assert labelled.exit_code == 0, labelled.output
+    assert json.loads(labelled.stdout)["in_sample"] is True
+
+
+def test_bench_cli_accepts_a_folder_the_calibration_never_saw(bench_cli, tmp_path):
+    calibration, invoke = bench_cli
+    assert not calibration.fitted_on(list(ANIMAL_COLOURS))
+    folder = _animal_folder(tmp_path / "animals", {name: name for name in ANIMAL_COLOURS})
+    result = invoke(folder, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["in_sample"] is False and payload["pairs"] == 2
+    assert payload["operating"]["wrong_comments"] == 0
