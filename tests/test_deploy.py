@@ -44,17 +44,24 @@ def compose_config(tmp_path_factory) -> dict:
 
 def test_compose_runs_postgres_and_the_bot(compose_config):
     services = compose_config["services"]
-    assert set(services) == {"db", "bot", "worker"}
+    assert set(services) == {"db", "bot", "worker", "web"}
     assert services["db"]["image"].startswith("postgres")
-    assert "db" in services["bot"]["depends_on"]
-    assert "db" in services["worker"]["depends_on"]
+    for name in ("bot", "worker", "web"):
+        assert "db" in services[name]["depends_on"]
     assert services["worker"]["command"] == ["petmatch", "worker"]
+    assert "petmatch web --host 0.0.0.0 --port 8080" in " ".join(services["web"]["command"])
+    # The desk listens on this machine only; an HTTPS proxy goes in front before exposing it.
+    (port,) = services["web"]["ports"]
+    assert str(port.get("host_ip", port) if isinstance(port, dict) else port).startswith(
+        "127.0.0.1"
+    )
 
 
-@pytest.mark.parametrize("service", ["bot", "worker"])
+@pytest.mark.parametrize("service", ["bot", "worker", "web"])
 def test_services_share_the_database_and_the_files(compose_config, service):
     environment = compose_config["services"][service]["environment"]
-    assert environment["PETMATCH_WORKERS__ENABLED"] == "true"
+    if service != "web":  # the desk runs no vision stage
+        assert environment["PETMATCH_WORKERS__ENABLED"] == "true"
     assert environment["PETMATCH_WORKERS__FILES"] == "database"
     bot = compose_config["services"]["bot"]["environment"]
     assert environment["PETMATCH_DATABASE_URL"] == bot["PETMATCH_DATABASE_URL"]
