@@ -178,7 +178,7 @@ class CommentSender:
         if self._gateway is None:
             return
         with storage.session_scope(self._sessions) as session:
-            decision = self._decide_now(session, comment, now=now)
+            decision = self._decide_now(session, comment, match, now=now)
             if (
                 decision.action is CommentAction.POST
                 and comment.state is not store.CommentState.PENDING
@@ -296,10 +296,19 @@ class CommentSender:
         record(f"sent:{state.value}")
 
     def _decide_now(
-        self, session: Any, comment: store.CommentRecord, *, now: datetime
+        self,
+        session: Any,
+        comment: store.CommentRecord,
+        match: store.MatchRecord,
+        *,
+        now: datetime,
     ) -> CommentDecision:
-        """The guardrails as they stand now, for a comment recorded earlier: the group's
-        consent and shadow flag, the post, dry-run, pauses, quiet hours, cap and gap."""
+        """The guardrails as they stand now, for a comment recorded earlier: whether the pair
+        is still wanted (a reviewer's verdict, a resolved case, a withdrawn match), then the
+        group's consent and shadow flag, the post, dry-run, pauses, quiet hours, cap and gap."""
+        unwanted = _no_longer_wanted(session, match)
+        if unwanted is not None:
+            return CommentDecision(action=CommentAction.SKIP, reason=unwanted)
         target = storage.get_post(session, comment.owner_id, comment.post_id)
         if target is None:
             return CommentDecision(action=CommentAction.SKIP, reason="the post is no longer stored")
@@ -379,6 +388,27 @@ class CommentSender:
             if match is None:
                 continue
             self._send(comment, match, now=now, record=record)
+
+
+def _no_longer_wanted(session: Any, match: store.MatchRecord) -> str | None:
+    """Why a comment recorded for `match` must not go out any more, or None. A reviewer judged
+    the animals different; either case was resolved ("нашёлся"); or the match is no longer
+    accepted (e.g. an edited post now contradicts it) and no reviewer asked for the comment."""
+    from bot.storage import reviews
+
+    review = reviews.latest_decision(session, match.id)
+    if review is not None and review.decision is reviews.Decision.DIFFERENT:
+        return f"reviewer {review.reviewer} judged the animals different"
+    for case_id in (match.lost_case_id, match.found_case_id):
+        if store.is_case_resolved(session, case_id):
+            return f"case {case_id} is resolved"
+    current = store.get_match(session, match.id)
+    if current is None:
+        return "the match is no longer stored"
+    confirmed = review is not None and review.decision is reviews.Decision.SAME_COMMENT
+    if not current.accepted and not confirmed:
+        return "the match is no longer accepted and no reviewer confirmed it"
+    return None
 
 
 _STATE_FOR_ACTION = {

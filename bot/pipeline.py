@@ -376,6 +376,15 @@ class Pipeline:
         )
         report.retry_later.append(f"{post.url}: {exc}")
 
+    def look_again_later(self, post: Post, exc: CouldNotLookError, *, now: datetime) -> None:
+        """For vision workers: count a look that failed on a local error and schedule the
+        next one, or mark the post `failed` once the attempts are spent."""
+        self._retry_later(post, exc, now=now, report=PipelineReport())
+
+    def forget_failed_looks(self, post: Post) -> None:
+        """For vision workers: the post was looked at; its retry count starts over."""
+        self._forget_retry(post)
+
     def _forget_retry(self, post: Post) -> None:
         with storage.session_scope(self._sessions) as session:
             if retries.get_post_retry(session, post.id) is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import storage
-from bot.pipeline import Pipeline, Stage
+from bot.pipeline import CouldNotLookError, Pipeline, Stage
 from bot.storage import workers as worker_store
 from bot.storage.records import PostState
 
@@ -37,6 +37,7 @@ def default_worker_name() -> str:
 class WorkerReport:
     posts: int = 0
     failed: int = 0
+    retry_later: int = 0  # a local error: the post is looked at again later
     photos_segmented: int = 0
     animals: int = 0
 
@@ -53,7 +54,7 @@ class VisionWorker:
         """Claim and finish one post; its id, or None when there is nothing to claim."""
         session = self._sessions()
         try:
-            post = worker_store.claim_post_for_vision(session)
+            post = worker_store.claim_post_for_vision(session, now=now())
             if post is None:
                 session.rollback()
                 return None
@@ -79,6 +80,11 @@ class VisionWorker:
                 if not finished:  # a photo went back to pending: not this round
                     session.rollback()
                     return None
+            except CouldNotLookError as exc:  # a local error: look again later, not failed
+                session.rollback()
+                self._pipeline.look_again_later(post, exc, now=started)
+                report.retry_later += 1
+                return post.id
             except Exception as exc:  # one post's failure never stops the worker
                 logger.exception("post %s failed in the vision stage", post.url)
                 storage.set_post_state(
@@ -91,6 +97,8 @@ class VisionWorker:
                 )
                 report.failed += 1
             session.commit()
+            if finished:
+                self._pipeline.forget_failed_looks(post)
             report.posts += 1
             logger.info("worker %s finished the vision stage of post #%d", self.name, post.id)
             return post.id

@@ -48,6 +48,12 @@ def worker(
     settings = settings_from(ctx)
     if settings.database_url.startswith("sqlite"):
         fail(SQLITE_REFUSAL)
+    if settings.workers.files == "local":
+        typer.echo(
+            "warning: workers.files is local: a worker on another machine cannot read the "
+            "photos the poller stored; set PETMATCH_WORKERS__FILES=database on every machine",
+            err=True,
+        )
     engine = open_migrated(settings)
     stop = threading.Event()
 
@@ -75,6 +81,7 @@ def worker(
         print_json(asdict(report))
     else:
         typer.echo(
-            f"worker done: {report.posts} posts ({report.failed} failed), "
+            f"worker done: {report.posts} posts ({report.failed} failed, "
+            f"{report.retry_later} to look at again later), "
             f"{report.photos_segmented} photos, {report.animals} animals"
         )

@@ -9,6 +9,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.storage import _convert
+from bot.storage._problems_schema import PostRetryRow
 from bot.storage._schema import PhotoRow, PostPhotoRow, PostRow
 from bot.storage._worker_schema import StoredFileRow, VisionRunRow
 from bot.storage.records import PhotoState, Post, PostState
@@ -44,22 +45,30 @@ def read_stored_file(session: Session, name: str) -> bytes:
     return bytes(data)
 
 
-def claim_post_for_vision(session: Session) -> Post | None:
+def claim_post_for_vision(session: Session, *, now: datetime | None = None) -> Post | None:
     """Lock the oldest post that waits for the vision stage and has every photo downloaded,
-    skipping posts other workers hold. The lock lasts until `session` ends: a worker that dies
-    mid-post drops its connection, and the post is free to be claimed again."""
+    skipping posts other workers hold and, given `now`, posts whose next look after a local
+    error is not due yet. The lock lasts until `session` ends: a worker that dies mid-post
+    drops its connection, and the post is free to be claimed again."""
     photo_pending = exists().where(
         PostPhotoRow.post_id == PostRow.id,
         PhotoRow.id == PostPhotoRow.photo_id,
         PhotoRow.state == PhotoState.PENDING,
     )
+    conditions = [
+        PostRow.state == PostState.PROCESSING,
+        PostRow.stage == VISION_READY_STAGE,
+        ~photo_pending,
+    ]
+    if now is not None:
+        conditions.append(
+            ~exists().where(
+                PostRetryRow.post_id == PostRow.id, PostRetryRow.next_attempt_at > now
+            )
+        )
     row = session.scalars(
         select(PostRow)
-        .where(
-            PostRow.state == PostState.PROCESSING,
-            PostRow.stage == VISION_READY_STAGE,
-            ~photo_pending,
-        )
+        .where(*conditions)
         .order_by(PostRow.date, PostRow.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=PostRow)

@@ -147,13 +147,16 @@ def create_app(
 
 
 def _default_gateway(settings: Settings) -> Any:
-    """The VK adapter when a token is configured, else None (comments then wait, pending)."""
-    token = settings.vk.token
-    if token is None or not token.get_secret_value().strip():
-        return None
-    from bot.vk.gateway import VkApiGateway
+    """The gateway `petmatch run` uses (the reading and commenting credentials, comments as
+    the bot's community with `from_group`); None when nothing can read (a confirmed comment
+    then waits, pending, for the scheduler)."""
+    from bot.vk.credentials import CredentialError, open_vk_gateway
 
-    return VkApiGateway(settings.vk)
+    try:
+        return open_vk_gateway(settings.vk)
+    except CredentialError as exc:
+        logger.warning("the desk cannot reach VK: %s", exc)
+        return None
 
 
 class _DeskState:
@@ -170,8 +173,20 @@ class _DeskState:
         self._vision_lock = asyncio.Lock()
 
     def secrets(self) -> tuple[str, ...]:
-        token = self.settings.vk.token
-        return (token.get_secret_value(),) if token is not None else ()
+        """Every configured VK token (values and files), to scrub from anything shown."""
+        if "_secrets" not in self.__dict__:
+            from bot.vk.credentials import CredentialError, comment_credential, read_credential
+
+            found = [t.get_secret_value() for t in (self.settings.vk.token,) if t is not None]
+            for load in (read_credential, comment_credential):
+                try:
+                    credential = load(self.settings.vk)
+                except CredentialError:
+                    continue
+                if credential is not None:
+                    found.append(credential.secret.get_secret_value())
+            self._secrets = tuple(dict.fromkeys(s for s in found if s.strip()))
+        return self._secrets
 
 
 def _templates(timezone: str = "UTC") -> jinja2.Environment:

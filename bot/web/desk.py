@@ -159,6 +159,10 @@ class Desk:
     def _offer(self, item: QueueItem, lost: PostView, found: PostView) -> tuple[bool, str]:
         """Whether "post the comment" is offered, and why (not), as the comment stage sees it."""
         state, reason = item.comment_state, reason_ru(item.comment_reason)
+        unsided = [v for v in (lost, found) if v.label is not None and v.label.kind == "unknown"]
+        if unsided and state is None:
+            # The comment's wording depends on which side each post is on: never guess it.
+            return False, "по тексту не ясно, потерян питомец или найден; можно связаться самим"
         if state is CommentState.DEFERRED:
             return True, f"комментарий отложен ({reason}); уйдёт, когда позволят ограничения"
         if state is not None:
@@ -199,7 +203,7 @@ class Desk:
             if (
                 decision is Decision.DIFFERENT
                 and comment is not None
-                and comment.state is CommentState.DEFERRED
+                and comment.state in (CommentState.DEFERRED, CommentState.PENDING)
             ):
                 store.update_comment(
                     session,

@@ -132,6 +132,48 @@ def test_pending_comment_waits_out_a_dry_run_and_goes_out_once_on_a_real_run(
     assert _states(sessions) == [store.CommentState.POSTED]
 
 
+def test_pending_comment_is_dropped_once_the_owner_writes_that_the_pet_is_home(
+    world, settings, sessions, gateway, vision
+):
+    _leave_pending(world, settings, sessions, gateway, vision)
+    world.add_post(
+        LOST,
+        text="Нашлась! Рыжая собака дома, спасибо всем за репост",
+        date=int((NOW + timedelta(minutes=5)).timestamp()),
+    )
+    with storage.session_scope(sessions) as session:
+        (match,) = store.list_matches(session)
+        lost = storage.get_post_by_pk(session, match.lost_post_pk)
+        store.resolve_case(session, match.lost_case_id, lost.id, now=NOW)
+    _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=15))
+    assert world.comments == []
+    assert _states(sessions) == [store.CommentState.SKIPPED]
+
+
+def test_pending_comment_is_dropped_when_a_reviewer_judges_the_animals_different(
+    world, settings, sessions, gateway, vision
+):
+    from bot.storage import reviews
+
+    _leave_pending(world, settings, sessions, gateway, vision)
+    with storage.session_scope(sessions) as session:
+        (match,) = store.list_matches(session)
+        user = reviews.add_user(
+            session, "olga", role=reviews.Role.VOLUNTEER, password_hash="x", now=NOW
+        )
+        reviews.record_review(
+            session,
+            match,
+            user=user,
+            decision=reviews.Decision.DIFFERENT,
+            bucket=reviews.Bucket.SAMPLE,
+            now=NOW,
+        )
+    _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=15))
+    assert world.comments == []
+    assert _states(sessions) == [store.CommentState.SKIPPED]
+
+
 def test_pending_comment_is_deferred_in_quiet_hours_and_by_the_cap(
     world, settings, sessions, gateway, vision, database_url, tmp_path
 ):

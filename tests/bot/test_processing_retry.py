@@ -147,3 +147,40 @@ def _cli_unlooked(database_url: str, tmp_path, *, max_attempts: int) -> list[dic
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     return [line["unlooked"] for line in lines if "unlooked" in line]
+
+
+def test_a_vision_worker_looks_again_later_instead_of_failing_the_post(
+    world, fake_vk, database_url, tmp_path, sessions, gateway, vision
+):
+    """`petmatch worker` treats a local I/O error as the pipeline does: wait, then retry."""
+    from bot.worker import VisionWorker, WorkerReport
+
+    _, lost_id = world
+    settings = pipeline_settings(fake_vk, database_url, tmp_path / "var").model_copy(
+        update={"workers": Settings().workers.model_copy(update={"enabled": True})}
+    )
+    _run(settings, sessions, gateway, vision, NOW)  # text stage; vision is left to workers
+    assert _lost_post(sessions, lost_id).stage == "text"
+    worker = VisionWorker(Pipeline(settings, sessions, None, vision=vision), sessions, "w1")
+
+    _break_crops_folder(settings)
+    report = WorkerReport()
+    while worker.process_one(report, now=lambda: NOW) is not None:
+        pass
+    lost = _lost_post(sessions, lost_id)
+    assert report.retry_later == 2 and report.failed == 0
+    assert lost.state is PostState.PROCESSING and "could not look" in (lost.error or "")
+    with storage.session_scope(sessions) as session:
+        retry = get_post_retry(session, lost.id)
+    assert retry is not None and retry.attempts == 1
+
+    _mend_crops_folder(settings)
+    assert worker.process_one(WorkerReport(), now=lambda: NOW + timedelta(minutes=1)) is None
+    later = WorkerReport()
+    while worker.process_one(later, now=lambda: NOW + timedelta(minutes=6)) is not None:
+        pass
+    lost = _lost_post(sessions, lost_id)
+    assert later.posts == 2 and later.retry_later == 0
+    assert lost.stage == "vision" and lost.state is PostState.PROCESSING
+    with storage.session_scope(sessions) as session:
+        assert get_post_retry(session, lost.id) is None

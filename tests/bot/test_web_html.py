@@ -197,6 +197,32 @@ def test_shadow_mode_group_is_not_offered(client: TestClient, world: WebWorld) -
     assert "теневом режиме" in card and "disabled" in card
 
 
+def test_a_pair_whose_side_is_unknown_is_never_offered_for_a_comment(
+    client: TestClient, world: WebWorld
+) -> None:
+    """The comment's wording depends on which post is the lost one: never guess it."""
+    from sqlalchemy import update
+
+    from bot.storage._pipeline_schema import PostLabelRow
+
+    match_id = world.matches["ryzhik"]
+    with storage.session_scope(world.sessions) as session:
+        match = store.get_match(session, match_id)
+        session.execute(
+            update(PostLabelRow)
+            .where(PostLabelRow.post_id == match.found_post_pk)
+            .values(kind="unknown")
+        )
+    log_in(client, "anna")
+    card = _card_html(client.get("/queue").text, match_id)
+    assert re.search(r'value="same_comment" data-key="1"\s+disabled', card)
+    assert "не ясно, потерян питомец или найден" in card
+    decide(client, match_id, "same_comment")
+    assert world.vk.comments == []
+    with storage.session_scope(world.sessions) as session:
+        assert reviews.latest_decision(session, match_id) is None
+
+
 @pytest.mark.parametrize("database_url", BOTH_BACKENDS, indirect=True)
 def test_rejection_leaves_the_queue_and_skip_leaves_only_mine(
     client: TestClient, world: WebWorld

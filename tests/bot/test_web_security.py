@@ -101,3 +101,40 @@ def test_scrub_hides_the_token() -> None:
         "error at ?access_token=***&v=5"
     )
     assert scrub(None, ("x",)) == ""
+
+
+def test_the_desk_comments_with_the_bots_credentials_and_scrubs_them_all(tmp_path: Path) -> None:
+    """The desk builds the gateway `petmatch run` builds: the comment token, as the bot's
+    community (`from_group`); every configured token is scrubbed from what it shows."""
+    from pydantic import SecretStr
+
+    from bot.config import Settings
+    from bot.vk.credentials import RoleSplitGateway
+    from bot.web.app import _default_gateway, _DeskState
+
+    token_file = tmp_path / "comment_token"
+    token_file.write_text("comment-token-from-a-file-77")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        var_dir=tmp_path,
+        vk={
+            "api_url": "http://127.0.0.1:9/method/",
+            "read_token": SecretStr("service-key-55"),
+            "comment_token_file": token_file,
+            "bot_group_id": 42,
+        },
+    )
+    gateway = _default_gateway(settings)
+    try:
+        assert isinstance(gateway, RoleSplitGateway) and gateway.from_group == 42
+        assert gateway.can_comment
+    finally:
+        gateway.close()
+    state = _DeskState(settings=settings)
+    assert set(state.secrets()) == {"service-key-55", "comment-token-from-a-file-77"}
+    shown = scrub("x service-key-55 y comment-token-from-a-file-77", state.secrets())
+    assert shown == "x *** y ***"
+
+    no_tokens = {"read_token": None, "comment_token_file": None, "token": None}
+    nothing = settings.model_copy(update={"vk": settings.vk.model_copy(update=no_tokens)})
+    assert _default_gateway(nothing) is None
