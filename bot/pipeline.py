@@ -282,6 +282,13 @@ class Pipeline:
         self.save_index()
         return fresh
 
+    def catch_up_index(self) -> None:
+        """Load the index now and save it if the database had vectors it lacked: after a
+        crash between a database commit and an index save, the saved index is stale until
+        the next load, and a run may find nothing else to do."""
+        _ = self.index
+        self.save_index()
+
     def save_index(self) -> None:
         if self._index is not None and self._index_dirty:
             self._index.save(self._index_path(self._index.model_id))

@@ -49,6 +49,8 @@ class Stages(Protocol):
 
     def rebuild_index(self) -> object: ...
 
+    def catch_up_index(self) -> object: ...
+
 
 StagesFactory = Callable[[storage.SessionFactory, VkGateway], Stages]
 
@@ -276,6 +278,12 @@ def _run(
     if stop.is_set():  # a signal arrived during start-up
         logger.info("stopped before the first job")
         return
+    if stages is not None:
+        with stages_busy:
+            try:
+                stages.catch_up_index()
+            except Exception:
+                logger.exception("the index could not be caught up; the process job tries again")
     try:
         logger.info(
             "running: poll every %s min, reindex at '%s' (UTC)",

@@ -359,3 +359,25 @@ def test_a_post_edited_into_an_advert_leaves_the_index(world, settings, sessions
     )
     _cycle(settings, sessions, gateway, vision, now=NOW + timedelta(minutes=10))
     assert world.comments == []
+
+
+def test_catching_up_saves_an_index_that_missed_vectors_before_a_crash(
+    world, settings, sessions, gateway, vision
+):
+    """Killed between a database commit and the index save: `run` catches the saved index up
+    at start-up, even when no post is left to process."""
+    from index import FaissIndex
+
+    world.add_post(LOST, text="Пропала собака, Москва", date=_ts(30), photos=[animal_jpeg("bobik")])
+    _cycle(settings, sessions, gateway, vision)
+    first = Pipeline(settings, sessions, gateway, vision=vision)
+    directory = first._index_path(vision.embedder.model_id)
+    stale = FaissIndex.load(directory)
+    (animal_id,) = [a for a in range(1, 100) if a in stale]
+    stale.remove([animal_id])
+    stale.save(directory)
+    assert len(FaissIndex.load(directory)) == 0
+
+    Pipeline(settings, sessions, gateway, vision=vision).catch_up_index()
+    saved = FaissIndex.load(directory)
+    assert len(saved) == 1 and animal_id in saved
