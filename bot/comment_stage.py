@@ -353,18 +353,20 @@ class CommentSender:
         )
 
     def _other_post(self, comment: store.CommentRecord, match: store.MatchRecord) -> Post:
+        return self._sides(comment, match)[1]
+
+    def _sides(
+        self, comment: store.CommentRecord, match: store.MatchRecord
+    ) -> tuple[bool, Post]:
+        """Whether the comment sits under the lost post of the pair, and the other post."""
         with storage.session_scope(self._sessions) as session:
             lost = storage.get_post_by_pk(session, match.lost_post_pk)
             found = storage.get_post_by_pk(session, match.found_post_pk)
         target_is_lost = (comment.owner_id, comment.post_id) == (lost.owner_id, lost.post_id)
-        return found if target_is_lost else lost
+        return target_is_lost, found if target_is_lost else lost
 
     def _without_link(self, comment: store.CommentRecord, match: store.MatchRecord) -> str:
-        with storage.session_scope(self._sessions) as session:
-            lost = storage.get_post_by_pk(session, match.lost_post_pk)
-            found = storage.get_post_by_pk(session, match.found_post_pk)
-        target_is_lost = (comment.owner_id, comment.post_id) == (lost.owner_id, lost.post_id)
-        other = found if target_is_lost else lost
+        target_is_lost, other = self._sides(comment, match)
         return render_comment(
             self._templates,
             target_kind="lost" if target_is_lost else "found",

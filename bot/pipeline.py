@@ -662,14 +662,18 @@ class Pipeline:
     ) -> list[Any]:
         """Each candidate after the two posts' texts are compared (sex, solid colour)."""
         from bot.text_checks import check_texts
+        from text import classify_post
 
+        if not candidates:
+            return []
+        query = classify_post(post.text, now=now)
         checked = []
         with storage.session_scope(self._sessions) as session:
             for candidate in candidates:
                 case_id = int(candidate.post_id.split(":", 1)[1])
                 owner = self._owners[(case_id, candidate.pairs[0].candidate_animal_id)]
                 other = storage.get_post_by_pk(session, owner.post_pk)
-                checked.append(check_texts(candidate, post.text, other.text, now=now))
+                checked.append(check_texts(candidate, query, other.text, now=now))
         return checked
 
     def _candidates(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from index.matching import PostCandidate
-from text import attribute_contradictions, classify_post
+from text import PostLabel, attribute_contradictions, classify_post
 
 __all__ = ["CONTRADICTION_FACTOR", "check_texts"]
 
@@ -22,13 +22,12 @@ CONTRADICTION_FACTOR = 0.5
 
 
 def check_texts(
-    candidate: PostCandidate, query_text: str, other_text: str, *, now: datetime
+    candidate: PostCandidate, query: PostLabel, other_text: str, *, now: datetime
 ) -> PostCandidate:
     """`candidate` unchanged when the texts agree or say nothing; otherwise not accepted, with
-    a lower confidence and the contradiction in its reasons."""
-    found = attribute_contradictions(
-        classify_post(query_text, now=now), classify_post(other_text, now=now)
-    )
+    a lower confidence and the contradiction in its reasons. `query` is the query post's text
+    read once (`classify_post`) for all its candidates."""
+    found = attribute_contradictions(query, classify_post(other_text, now=now))
     if not found:
         return candidate
     reasons = [

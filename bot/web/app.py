@@ -8,6 +8,7 @@ autoescaping is on everywhere: post text is hostile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import tempfile
@@ -173,20 +174,22 @@ class _DeskState:
         self._vision_lock = asyncio.Lock()
 
     def secrets(self) -> tuple[str, ...]:
-        """Every configured VK token (values and files), to scrub from anything shown."""
-        if "_secrets" not in self.__dict__:
-            from bot.vk.credentials import CredentialError, comment_credential, read_credential
-
-            found = [t.get_secret_value() for t in (self.settings.vk.token,) if t is not None]
-            for load in (read_credential, comment_credential):
-                try:
-                    credential = load(self.settings.vk)
-                except CredentialError:
-                    continue
-                if credential is not None:
-                    found.append(credential.secret.get_secret_value())
-            self._secrets = tuple(dict.fromkeys(s for s in found if s.strip()))
         return self._secrets
+
+    @functools.cached_property
+    def _secrets(self) -> tuple[str, ...]:
+        """Every configured VK token (values and files), to scrub from anything shown."""
+        from bot.vk.credentials import CredentialError, comment_credential, read_credential
+
+        found = [t.get_secret_value() for t in (self.settings.vk.token,) if t is not None]
+        for load in (read_credential, comment_credential):
+            try:
+                credential = load(self.settings.vk)
+            except CredentialError:
+                continue
+            if credential is not None:
+                found.append(credential.secret.get_secret_value())
+        return tuple(dict.fromkeys(s for s in found if s.strip()))
 
 
 def _templates(timezone: str = "UTC") -> jinja2.Environment:
