@@ -50,11 +50,14 @@ def demo(
     settings = settings_from(ctx)
     vision = require_vision(settings)  # a missing model stops here, before anything runs
     work_dir = work_dir if work_dir is not None else settings.var_dir / "demo"
-    scenario = (
-        builtin_scenario()
-        if photos is None
-        else folder_scenario(photos, identities=identities, species_word=species_word)
-    )
+    try:
+        scenario = (
+            builtin_scenario()
+            if photos is None
+            else folder_scenario(photos, identities=identities, species_word=species_word)
+        )
+    except (OSError, ValueError) as exc:  # an unusable --photos folder: one line, no traceback
+        fail(str(exc))
     say = None if as_json else (lambda message: typer.echo(message, err=True))
     try:
         summary = run_demo(settings, work_dir=work_dir, posts=scenario, progress=say, vision=vision)

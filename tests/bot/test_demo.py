@@ -54,3 +54,15 @@ def test_demo_from_an_identity_folder_scores_itself(demo_env, tmp_path, shared_d
     assert summary["correct_comments"] + summary["wrong_comments"] == summary["comments"]
     assert summary["wrong_comments"] == 0
     assert summary["correct_comments"] + summary["missed_pairs"] == 4
+
+
+def test_demo_refuses_an_unusable_photos_folder_in_one_line(demo_env, tmp_path):
+    (tmp_path / "one_photo_each" / "rex").mkdir(parents=True)
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--photos", str(tmp_path / "one_photo_each"), "--work-dir", str(tmp_path / "d")],
+        env=demo_env,
+    )
+    assert result.exit_code != 0
+    assert "no identity has two or more photos" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
