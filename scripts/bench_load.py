@@ -25,6 +25,8 @@ import io
 import json
 import multiprocessing as mp
 import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -110,11 +112,16 @@ class LoadResult:
     rss_end: int = 0
     drained_seconds: float = 0.0
 
+    def photos_per_minute(self) -> float:
+        """Photos of the world through every stage per minute, end to end."""
+        return 60 * self.photos_total / self.drained_seconds if self.drained_seconds else 0.0
+
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("rounds")
         data.pop("first_touch")
         data["stages"] = {k: {**asdict(v), "posts_per_s": v.rate()} for k, v in self.stages.items()}
+        data["photos_per_minute"] = self.photos_per_minute()
         return data
 
 
@@ -307,6 +314,45 @@ def _instrumented_pipeline(stages: dict[str, StageTimer], lock: threading.Lock) 
     )
 
 
+class _Timed:
+    """A model whose one method is timed into `stages[name]` (calls, seconds)."""
+
+    def __init__(
+        self, model: Any, method: str, name: str, stages: dict, lock: threading.Lock
+    ) -> None:
+        self._model, self._method, self._name = model, method, name
+        self._stages, self._lock = stages, lock
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._model, attr)
+        if attr != self._method:
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                with self._lock:
+                    timer = self._stages.setdefault(self._name, StageTimer())
+                    timer.posts += 1
+                    timer.seconds += time.perf_counter() - start
+
+        return timed
+
+
+def _time_models(pipeline: Any, stages: dict[str, StageTimer], lock: threading.Lock) -> None:
+    """Split the vision stage: segmentation (per photo) and embedding (per post's crops)."""
+    import dataclasses
+
+    vision = pipeline.vision  # loads the models
+    pipeline._vision = dataclasses.replace(
+        vision,
+        segmenter=_Timed(vision.segmenter, "segment", " segment", stages, lock),
+        embedder=_Timed(vision.embedder, "embed", " embed", stages, lock),
+    )
+
+
 def _fake_vision() -> Any:
     from tests.bot._fake_vision import fake_vision
 
@@ -369,7 +415,7 @@ def run_load(
     vision = None if config.real_vision else _fake_vision()
     pipeline = pipeline_cls(settings, sessions, None, vision=vision)
     if config.real_vision:
-        pipeline.vision  # load the models before the clock starts  # noqa: B018
+        _time_models(pipeline, result.stages, stage_lock)  # loads them before the clock starts
 
     polling_done = threading.Event()
     stop = threading.Event()
@@ -520,13 +566,26 @@ def print_result(result: LoadResult) -> None:
     )
     print(f"processing ({result.process_rounds} rounds), per stage (busy time):")
     for name, timer in result.stages.items():
+        if name.startswith(" "):
+            continue
         print(
             f"  {name:<9} {timer.posts:>7} posts in {timer.seconds:7.1f}s "
             f"→ {timer.rate():8.1f} posts/s"
         )
+        if name != "vision":
+            continue
+        for model, timer in result.stages.items():  # the models inside the vision stage
+            if model.startswith(" "):
+                print(
+                    f"    {model.strip():<7} {timer.posts:>7} calls in {timer.seconds:7.1f}s "
+                    f"→ {1000 * timer.seconds / max(timer.posts, 1):8.1f} ms/call"
+                )
     finished = sum(v for k, v in result.final_states.items() if k in ("done", "skipped"))
     if result.drained_seconds:
-        print(f"  end to end: {finished / result.drained_seconds:.1f} posts/s finished")
+        print(
+            f"  end to end: {finished / result.drained_seconds:.1f} posts/s finished, "
+            f"{result.photos_per_minute():.0f} photos/min"
+        )
     print(f"final post states: {result.final_states}")
     print(
         f"RSS: start {result.rss_start / mib:.0f} MiB, peak {result.rss_peak / mib:.0f} MiB, "
@@ -563,6 +622,9 @@ def main() -> None:
         default=None,
         help="cap FAISS's OpenMP threads (1 avoids spin-waits on a busy machine)",
     )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat the whole run; medians are printed at the end"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args()
     if args.omp_threads is not None:
@@ -585,12 +647,39 @@ def main() -> None:
     )
     if config.real_vision:
         _require_models(config.models_dir)
+    if args.runs > 1:
+        _median_of_runs(args.runs, args.json)
+        return
     with tempfile.TemporaryDirectory(prefix="petmatch-load-") as tmp:
         print(f"seeding and running: {config}")
         result = run_load(config, Path(tmp))
     print_result(result)
     if args.json is not None:
         args.json.write_text(json.dumps(result.summary(), indent=2, default=str))
+
+
+def _median_of_runs(runs: int, json_path: Path | None) -> None:
+    """Run this script `runs` times, each in a fresh process (so each peak RSS is its own),
+    and print the medians of photos per minute and peak RSS."""
+    summaries = []
+    with tempfile.TemporaryDirectory(prefix="petmatch-load-runs-") as tmp:
+        for run in range(runs):
+            out = Path(tmp) / f"run{run}.json"
+            print(f"== run {run + 1}/{runs}", flush=True)
+            # argparse keeps the last of a repeated option: these override the caller's.
+            command = [sys.executable, __file__, *sys.argv[1:], "--runs", "1", "--json", str(out)]
+            subprocess.run(command, check=True)
+            summaries.append(json.loads(out.read_text()))
+    rates = [s["photos_per_minute"] for s in summaries]
+    peaks = [s["rss_peak"] / 2**20 for s in summaries]
+    print(
+        f"\nmedian of {runs} runs: {statistics.median(rates):.0f} photos/min end to end "
+        f"(runs: {', '.join(f'{r:.0f}' for r in rates)}), "
+        f"peak RSS {statistics.median(peaks):.0f} MiB "
+        f"(runs: {', '.join(f'{p:.0f}' for p in peaks)})"
+    )
+    if json_path is not None:
+        json_path.write_text(json.dumps(summaries, indent=2, default=str))
 
 
 def _require_models(models_dir: Path | None) -> None:

@@ -32,9 +32,8 @@ SessionFactory = Callable[[Path], InferenceSession]
 
 
 def ort_session(path: Path) -> InferenceSession:
-    """A CPU ONNX Runtime session (onnxruntime is imported here, not at module load)."""
-    import onnxruntime as ort
+    """A CPU ONNX Runtime session that shares the process's CPU arena with the embedder's
+    (see `reid.ort_session`): their peaks no longer add up."""
+    from reid import ort_session as shared_arena_session
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return shared_arena_session(path)
