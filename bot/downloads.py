@@ -17,6 +17,7 @@ on its row and never stops the other photos of its post.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -212,13 +213,18 @@ class NearDuplicateCache:
     only the photos stored since (by any process) on each `refresh`.
 
     Rows are found again by `updated_at`, which each process sets from its own clock and
-    commits a little later: the look-back covers both, and a photo already held is skipped."""
+    commits a little later: the look-back covers both, and a photo already held is skipped.
+    That look-up scans the photos table, so it runs at most every `every` seconds: a near
+    copy another process stored just before may go unlinked (the link is informational;
+    identical bytes are merged by sha256 regardless)."""
 
-    def __init__(self, look_back: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(self, look_back: timedelta = timedelta(minutes=10), *, every: float = 5.0) -> None:
         self._index = NearDuplicateIndex()
         self._known: set[int] = set()
         self._since: datetime | None = None
         self._look_back = look_back
+        self._every = every
+        self._refreshed_at = float("-inf")
 
     def __len__(self) -> int:
         return len(self._index)
@@ -233,6 +239,10 @@ class NearDuplicateCache:
 
     def refresh(self, session: Session) -> None:
         from bot.storage._schema import PhotoRow
+
+        if time.monotonic() - self._refreshed_at < self._every:
+            return
+        self._refreshed_at = time.monotonic()
 
         query = select(PhotoRow.id, PhotoRow.phash, PhotoRow.updated_at).where(
             PhotoRow.state == PhotoState.STORED, PhotoRow.phash.is_not(None)

@@ -139,6 +139,25 @@ def test_workers_download_the_photos_the_scheduler_only_recorded(
     assert {world.db_post(n).state for n in (first, second)} == {PostState.DONE}
 
 
+def test_a_near_copy_is_linked_to_the_photo_a_worker_stored_before(world: World) -> None:
+    import io
+
+    from PIL import Image
+
+    picture = animal_jpeg("ryzhik", size=(160, 120))
+    recoded = io.BytesIO()
+    Image.open(io.BytesIO(picture)).resize((120, 90)).save(recoded, format="JPEG", quality=70)
+    first = world.post(picture)
+    world.schedule()
+    world.work(world.worker("w1"))
+    second = world.post(recoded.getvalue(), text="Пропала собака в Москве, рыжая, помогите")
+    world.schedule()
+    world.work(world.worker("w2"))  # another worker: it learns the first photo from the database
+    (original,), (copy,) = world.photos(first), world.photos(second)
+    assert copy.id != original.id and copy.sha256 != original.sha256
+    assert copy.duplicate_of == original.id
+
+
 def test_a_photo_that_fails_then_answers_is_stored_in_the_same_claim(world: World) -> None:
     post = world.post(animal_jpeg("ryzhik"))
     world.schedule()
