@@ -153,7 +153,8 @@ class IndexSettings(_Section):
 
 
 class WorkersSettings(_Section):
-    # True: `petmatch run` leaves the vision stage to `petmatch worker` processes (PostgreSQL).
+    # True: `petmatch run` leaves the vision stage (photo download, segmentation, embedding)
+    # to `petmatch worker` processes (PostgreSQL).
     enabled: bool = False
     # Where photos and crops go: `local` (under var_dir) or `database` (every machine reads
     # them; use it when workers run on other machines).

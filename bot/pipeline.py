@@ -209,6 +209,10 @@ class Pipeline:
         self._files = file_store(settings, sessions)
         self._owners: dict[tuple[int, int], Any] = {}
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     # ---- models and index ---------------------------------------------------------------
 
     @property
@@ -511,7 +515,7 @@ class Pipeline:
         with storage.session_scope(self._sessions) as session:
             photos = storage.photos_of_post(session, post.id)
         if any(p.state is PhotoState.PENDING for p in photos):
-            report.waiting += 1  # polling has not downloaded them yet; next round
+            report.waiting += 1  # not downloaded yet (by polling, or a worker); next round
             return False
         vision = self.vision
         for photo in photos:
@@ -657,9 +661,7 @@ class Pipeline:
                     logger.info("match for %s: %s", post.url, "; ".join(candidate.reasons))
         self._advance(post.id, PostState.PROCESSING, Stage.MATCHED, now=now)
 
-    def _checked_by_text(
-        self, post: Post, candidates: list[Any], *, now: datetime
-    ) -> list[Any]:
+    def _checked_by_text(self, post: Post, candidates: list[Any], *, now: datetime) -> list[Any]:
         """Each candidate after the two posts' texts are compared (sex, solid colour)."""
         from bot.text_checks import check_texts
         from text import classify_post

@@ -1,5 +1,7 @@
 """One poll cycle: read every due group's wall incrementally, store new and edited posts with
-their photo rows, then download the photos that are still missing.
+their photo rows, then download the photos that are still missing (`bot.downloads`) — unless
+vision workers do (`workers.enabled`): then each worker downloads the photos of the posts it
+claims, and the cycle stops at the photo rows.
 
 Crash safety comes from the order of commits. A group's new posts, their cases and their
 (pending) photo rows are committed in the same transaction that advances the group's cursor,
@@ -25,7 +27,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
@@ -33,20 +34,20 @@ from sqlalchemy.orm import Session
 
 from bot import storage
 from bot.config import Settings
-from bot.files import DatabaseFiles
-from bot.photos import (
-    BadPhotoError,
-    NearDuplicateIndex,
-    PhotoContent,
-    inspect_photo,
-    store_photo_file,
+from bot.downloads import (
+    MAX_PHOTO_ATTEMPTS,
+    Fetched,
+    PhotoOutcome,
+    fetch_photo,
+    store_fetched,
 )
+from bot.files import DatabaseFiles
+from bot.photos import NearDuplicateIndex
 from bot.storage import PostChange
 from bot.vk.errors import (
     CaptchaError,
     GroupAccessError,
     MethodPausedError,
-    PhotoDownloadError,
     TokenError,
     VkBugError,
     VkError,
@@ -64,10 +65,6 @@ __all__ = [
 
 logger = logging.getLogger("petmatch.bot.polling")
 
-#: A photo that failed transiently this many times is given up on (state `failed`).
-MAX_PHOTO_ATTEMPTS = 5
-#: Download failures that may heal by themselves; everything else fails the photo for good.
-_TRANSIENT_PHOTO_REASONS = ("timeout", "connection", "http_5", "http_429")
 _DOWNLOAD_CHUNK = 32
 
 #: `progress(phase, done, total)` with phase "walls" or "photos".
@@ -176,7 +173,8 @@ def poll_cycle(
     download_workers: int = 4,
     stop_requested: Callable[[], bool] | None = None,
 ) -> PollReport:
-    """Poll every due group once, then download missing photos; never raises for VK errors.
+    """Poll every due group once, then download missing photos (not with `workers.enabled`:
+    the workers download them); never raises for VK errors.
 
     `stop_requested` is checked between steps (a wall batch, a photo): when it turns true
     the cycle ends early with everything done so far committed."""
@@ -221,7 +219,9 @@ def poll_cycle(
             group.vk_id, GroupOutcome(group.vk_id, group.screen_name, GroupStatus.NOT_POLLED)
         )
 
-    if not should_stop():
+    # With vision workers the photos are theirs to download (`bot.worker`): the scheduler
+    # only records the posts and their photo URLs.
+    if not should_stop() and not settings.workers.enabled:
         _download_photos(
             session_factory,
             gateway,
@@ -624,20 +624,11 @@ def _download_photos(
     # Workers on other machines read photos from the database when `workers.files` says so.
     shared = DatabaseFiles(session_factory) if settings.workers.files == "database" else None
 
-    def fetch(photo: storage.Photo) -> _Fetched:
+    def fetch(photo: storage.Photo) -> Fetched:
         """Download, check and write one photo (in a worker thread: no database here)."""
-        try:
-            data = gateway.download_photo(photo.source_url)
-        except Exception as exc:  # recorded per photo; one bad photo never stops the cycle
-            return _Fetched(error=exc)
-        try:
-            content = inspect_photo(data, max_pixels=max_pixels)
-            if shared is not None:
-                name = f"photos/{content.sha256[:2]}/{content.sha256}{content.extension}"
-                return _Fetched(content=content, path=Path(shared.put(name, data)))
-            return _Fetched(content=content, path=store_photo_file(data, content, photos_dir))
-        except (BadPhotoError, OSError) as exc:
-            return _Fetched(error=exc)
+        return fetch_photo(
+            gateway, photo.source_url, max_pixels=max_pixels, photos_dir=photos_dir, shared=shared
+        )
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="photo")
     try:
@@ -650,9 +641,7 @@ def _download_photos(
                 if should_stop():
                     break
                 try:
-                    _store_photo(
-                        session_factory, settings, photo, future.result(), near, now, stats
-                    )
+                    _store_photo(session_factory, photo, future.result(), near, now, stats)
                 except Exception:  # one photo's surprise (a database hiccup) never ends the cycle
                     logger.exception("photo %d: storing it failed; retrying next cycle", photo.id)
                     stats.photos_retry_later += 1
@@ -662,84 +651,24 @@ def _download_photos(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Fetched:
-    """A photo after download, checks and file write — or why that failed."""
-
-    content: PhotoContent | None = None
-    path: Path | None = None
-    error: Exception | None = None
-
-
 def _store_photo(
     session_factory: SessionMaker,
-    settings: Settings,
     photo: storage.Photo,
-    result: _Fetched,
+    result: Fetched,
     near: NearDuplicateIndex,
     now: datetime,
     stats: _Stats,
 ) -> None:
-    error: str | None = None
-    final = True
-    content, path = result.content, result.path
-    if isinstance(result.error, BadPhotoError):
-        error = str(result.error)
-    elif isinstance(result.error, OSError):
-        error, final = f"could not write the photo file: {result.error}", False
-    elif result.error is not None:
-        error, final = _download_failure(result.error)
-        if not isinstance(result.error, VkError):
-            logger.error("photo %d: unexpected download failure", photo.id, exc_info=result.error)
-    with storage.session_scope(session_factory) as session:
-        if error is not None or content is None or path is None:
-            final = final or photo.attempts + 1 >= MAX_PHOTO_ATTEMPTS
-            logger.warning(
-                "photo %d (%s): %s%s",
-                photo.id,
-                photo.source_url,
-                error,
-                "" if final else "; retrying next cycle",
-            )
-            storage.record_photo_failure(
-                session, photo.id, error or "unknown", now=now, final=final
-            )
-            if final:
-                stats.photos_failed += 1
-            else:
-                stats.photos_retry_later += 1
-            return
-        twin = near.nearest(content.phash)
-        kept = storage.record_photo_stored(
-            session,
-            photo.id,
-            sha256=content.sha256,
-            phash=content.phash,
-            width=content.width,
-            height=content.height,
-            size=content.size,
-            file_path=path,
-            now=now,
-            near_duplicate_of=twin,
-        )
-    if kept.id != photo.id:
+    outcome = store_fetched(session_factory, photo, result, near, now=now)
+    if outcome == PhotoOutcome.FAILED:
+        stats.photos_failed += 1
+    elif outcome == PhotoOutcome.RETRY_LATER:
+        stats.photos_retry_later += 1
+    elif outcome == PhotoOutcome.IDENTICAL:
         stats.photos_identical += 1
-        return
-    stats.photos_stored += 1
-    if twin is not None:
-        stats.photos_near_duplicate += 1
-    near.add(kept.id, content.phash)
-
-
-def _download_failure(error: Exception) -> tuple[str, bool]:
-    """(message, final?) for a failed download."""
-    if isinstance(error, PhotoDownloadError):
-        reason = getattr(error, "reason", "") or ""
-        transient = reason.startswith(_TRANSIENT_PHOTO_REASONS)
-        return f"{reason or 'download failed'}: {error}", not transient
-    if isinstance(error, VkError):
-        return str(error), False
-    return f"{type(error).__name__}: {error}", False
+    elif outcome in (PhotoOutcome.STORED, PhotoOutcome.NEAR_DUPLICATE):
+        stats.photos_stored += 1
+        stats.photos_near_duplicate += outcome == PhotoOutcome.NEAR_DUPLICATE
 
 
 # ---- call accounting -----------------------------------------------------------------

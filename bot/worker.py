@@ -1,12 +1,18 @@
-"""`petmatch worker`: the vision stage (segment, embed) of posts claimed from PostgreSQL.
+"""`petmatch worker`: the vision stage (download, segment, embed) of posts claimed from
+PostgreSQL.
 
 Any number of workers, on any machines that reach the same database, take posts whose text
-stage is done and whose photos are downloaded with `SELECT … FOR UPDATE SKIP LOCKED`, and hold
-that row lock while they work: two workers never hold the same post, and a worker that dies
-mid-post drops its connection and with it the lock, so the post is claimed again (what it had
-already segmented or embedded is reused). The post's move to the `vision` stage and the
-`vision_runs` row are committed in the claiming transaction, so a post is finished once.
-The scheduler of `petmatch run` (with `workers.enabled`) indexes, matches and comments.
+stage is done with `SELECT … FOR UPDATE SKIP LOCKED`, and hold that row lock while they work:
+two workers never hold the same post, and a worker that dies mid-post drops its connection
+and with it the lock, so the post is claimed again (what it had already downloaded,
+segmented or embedded is reused). The scheduler of `petmatch run` (with `workers.enabled`)
+polls and records each post's photo URLs; the worker downloads the photos still pending
+exactly as the single-process poll does (`bot.downloads`: size and pixel limits, deadlines,
+retries with backoff, one commit per photo), with no VK token (`PhotoDownloader`). A photo
+that failed transiently holds its post back for `polling.interval_minutes`, as a poll cycle
+would, until its attempts are spent; a bad photo is recorded and the post goes on without it.
+The post's move to the `vision` stage and the `vision_runs` row are committed in the claiming
+transaction, so a post is finished once. The scheduler indexes, matches and comments.
 """
 
 from __future__ import annotations
@@ -17,12 +23,20 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import storage
+from bot.downloads import (
+    NearDuplicateCache,
+    PhotoDownloading,
+    PhotoOutcome,
+    fetch_photo,
+    store_fetched,
+)
+from bot.files import DatabaseFiles
 from bot.pipeline import CouldNotLookError, Pipeline, Stage
 from bot.storage import workers as worker_store
-from bot.storage.records import PostState
+from bot.storage.records import PhotoState, Post, PostState
 
 __all__ = ["VisionWorker", "WorkerReport", "default_worker_name"]
 
@@ -38,26 +52,60 @@ class WorkerReport:
     posts: int = 0
     failed: int = 0
     retry_later: int = 0  # a local error: the post is looked at again later
+    waiting: int = 0  # a photo failed to download for now: the post is claimed again later
+    photos_downloaded: int = 0
+    photos_failed: int = 0  # for good (bad bytes, refused, attempts spent)
+    photos_retry_later: int = 0
     photos_segmented: int = 0
     animals: int = 0
 
 
 class VisionWorker:
-    """Claims posts one at a time and runs the pipeline's vision stage on them."""
+    """Claims posts one at a time, downloads their pending photos and runs the pipeline's
+    vision stage on them."""
 
-    def __init__(self, pipeline: Pipeline, sessions: storage.SessionFactory, name: str) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        sessions: storage.SessionFactory,
+        name: str,
+        *,
+        downloader: PhotoDownloading,
+    ) -> None:
         self._pipeline = pipeline
         self._sessions = sessions
+        self._downloader = downloader
+        self._near = NearDuplicateCache()
+        settings = pipeline.settings
+        self._photo_retry_after = timedelta(minutes=settings.polling.interval_minutes)
+        self._max_pixels = settings.vk.max_photo_pixels
+        self._photos_dir = settings.photos_dir
+        # Like the poll cycle: with `workers.files: database` photos travel in the database.
+        self._shared = DatabaseFiles(sessions) if settings.workers.files == "database" else None
         self.name = name
 
-    def process_one(self, report: WorkerReport, *, now: Callable[[], datetime]) -> int | None:
-        """Claim and finish one post; its id, or None when there is nothing to claim."""
+    def process_one(
+        self,
+        report: WorkerReport,
+        *,
+        now: Callable[[], datetime],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> int | None:
+        """Claim and finish one post; its id, or None when there is nothing to claim (or
+        the post had to be left as it was: a stop request, an unrecorded photo failure)."""
         session = self._sessions()
         try:
-            post = worker_store.claim_post_for_vision(session, now=now())
+            post = worker_store.claim_post_for_vision(
+                session, now=now(), photo_retry_after=self._photo_retry_after
+            )
             if post is None:
                 session.rollback()
                 return None
+            pending, recorded = self._download_photos(post, report, now=now, stop=should_stop)
+            if pending:  # not this round: the claim skips the post until its photos are due
+                session.rollback()
+                report.waiting += 1
+                return post.id if recorded and not should_stop() else None
             started = now()
             finished: list[bool] = []
 
@@ -108,6 +156,55 @@ class VisionWorker:
         finally:
             session.close()
 
+    def _download_photos(
+        self,
+        post: Post,
+        report: WorkerReport,
+        *,
+        now: Callable[[], datetime],
+        stop: Callable[[], bool],
+    ) -> tuple[int, bool]:
+        """Download the post's pending photos, each committed on its own (in sessions of
+        their own: the claim's row lock stays held meanwhile). Returns (photos still
+        pending, whether each of their failures was recorded on its row)."""
+        with storage.session_scope(self._sessions) as session:
+            todo = [
+                p for p in storage.photos_of_post(session, post.id) if p.state is PhotoState.PENDING
+            ]
+            if todo:
+                self._near.refresh(session)
+        pending = 0
+        recorded = True
+        for n, photo in enumerate(todo):
+            if stop():  # the photos stored so far stay; the rest wait for the next claim
+                return pending + len(todo) - n, False
+            result = fetch_photo(
+                self._downloader,
+                photo.source_url,
+                max_pixels=self._max_pixels,
+                photos_dir=self._photos_dir,
+                shared=self._shared,
+            )
+            try:
+                outcome = store_fetched(self._sessions, photo, result, self._near, now=now())
+            except Exception:  # one photo's surprise (a database hiccup) never ends the worker
+                logger.exception("photo %d: storing it failed; trying again later", photo.id)
+                pending += 1
+                recorded = False
+                continue
+            if outcome in (
+                PhotoOutcome.STORED,
+                PhotoOutcome.NEAR_DUPLICATE,
+                PhotoOutcome.IDENTICAL,
+            ):
+                report.photos_downloaded += 1
+            elif outcome == PhotoOutcome.FAILED:
+                report.photos_failed += 1
+            elif outcome == PhotoOutcome.RETRY_LATER:
+                report.photos_retry_later += 1
+                pending += 1
+        return pending, recorded
+
     def run(
         self,
         *,
@@ -121,7 +218,7 @@ class VisionWorker:
         report = WorkerReport()
         idle_since = time.monotonic()
         while not should_stop() and not (max_posts and report.posts >= max_posts):
-            if self.process_one(report, now=now) is not None:
+            if self.process_one(report, now=now, should_stop=should_stop) is not None:
                 idle_since = time.monotonic()
                 continue
             if exit_when_idle and time.monotonic() - idle_since >= exit_when_idle:

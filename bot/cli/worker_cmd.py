@@ -30,11 +30,13 @@ def worker(
     name: str = typer.Option("", "--name", help="Worker name in logs (default host:pid)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON at the end."),
 ) -> None:
-    """Segment and embed posts claimed from the database, until SIGTERM or Ctrl-C.
+    """Download, segment and embed the photos of posts claimed from the database, until
+    SIGTERM or Ctrl-C.
 
     Run as many as the machines allow, against the PostgreSQL of one `petmatch run` whose
     `workers.enabled` is true (PETMATCH_WORKERS__ENABLED=true); with workers on other machines
     set `workers.files` to `database` everywhere so photos and crops travel through it.
+    Workers download photos from VK's photo hosts and need no VK token.
 
     Example: PETMATCH_DATABASE_URL=postgresql+psycopg2://bot@db/petmatch petmatch worker
     """
@@ -43,6 +45,7 @@ def worker(
     from bot import storage
     from bot.cli.db_cmd import open_migrated
     from bot.pipeline import Pipeline
+    from bot.vk.gateway import PhotoDownloader
     from bot.worker import VisionWorker, default_worker_name
 
     settings = settings_from(ctx)
@@ -50,8 +53,8 @@ def worker(
         fail(SQLITE_REFUSAL)
     if settings.workers.files == "local":
         typer.echo(
-            "warning: workers.files is local: a worker on another machine cannot read the "
-            "photos the poller stored; set PETMATCH_WORKERS__FILES=database on every machine",
+            "warning: workers.files is local: what this worker stores (photos, crops) stays "
+            "on this machine; set PETMATCH_WORKERS__FILES=database on every machine",
             err=True,
         )
     engine = open_migrated(settings)
@@ -64,8 +67,10 @@ def worker(
     signal.signal(signal.SIGINT, on_signal)
     sessions = storage.session_factory(engine)
     pipeline = Pipeline(settings, sessions, None)
+    downloader = PhotoDownloader(settings.vk)
+    worker = VisionWorker(pipeline, sessions, name or default_worker_name(), downloader=downloader)
     try:
-        report = VisionWorker(pipeline, sessions, name or default_worker_name()).run(
+        report = worker.run(
             should_stop=stop.is_set,
             poll_seconds=settings.workers.poll_seconds,
             max_posts=max_posts,
@@ -76,12 +81,14 @@ def worker(
     except SQLAlchemyError as exc:
         fail(f"database failure: {str(exc).splitlines()[0][:300]}")
     finally:
+        downloader.close()
         engine.dispose()
     if as_json:
         print_json(asdict(report))
     else:
         typer.echo(
             f"worker done: {report.posts} posts ({report.failed} failed, "
-            f"{report.retry_later} to look at again later), "
-            f"{report.photos_segmented} photos, {report.animals} animals"
+            f"{report.retry_later} to look at again later, {report.waiting} waiting for a "
+            f"photo), {report.photos_downloaded} photos downloaded ({report.photos_failed} "
+            f"failed), {report.photos_segmented} segmented, {report.animals} animals"
         )

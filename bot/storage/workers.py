@@ -3,7 +3,7 @@ and posts claimed with `SELECT … FOR UPDATE SKIP LOCKED`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,8 @@ __all__ = [
     "record_vision_run",
 ]
 
-#: `posts.stage` after the text stage: the post waits for the vision stage.
+#: `posts.stage` after the text stage: the post waits for the vision stage (its photos may
+#: still be pending: with workers, the worker downloads them).
 VISION_READY_STAGE = "text"
 
 
@@ -45,27 +46,33 @@ def read_stored_file(session: Session, name: str) -> bytes:
     return bytes(data)
 
 
-def claim_post_for_vision(session: Session, *, now: datetime | None = None) -> Post | None:
-    """Lock the oldest post that waits for the vision stage and has every photo downloaded,
-    skipping posts other workers hold and, given `now`, posts whose next look after a local
-    error is not due yet. The lock lasts until `session` ends: a worker that dies mid-post
-    drops its connection, and the post is free to be claimed again."""
-    photo_pending = exists().where(
-        PostPhotoRow.post_id == PostRow.id,
-        PhotoRow.id == PostPhotoRow.photo_id,
-        PhotoRow.state == PhotoState.PENDING,
-    )
+def claim_post_for_vision(
+    session: Session, *, now: datetime | None = None, photo_retry_after: timedelta | None = None
+) -> Post | None:
+    """Lock the oldest post that waits for the vision stage, skipping posts other workers
+    hold and, given `now`, posts whose next look after a local error is not due yet and
+    posts with a photo whose download failed less than `photo_retry_after` ago (it is tried
+    again after that, as the poll cycle of a single process would). The claiming worker
+    downloads the photos still pending. The lock lasts until `session` ends: a worker that
+    dies mid-post drops its connection, and the post is free to be claimed again."""
     conditions = [
         PostRow.state == PostState.PROCESSING,
         PostRow.stage == VISION_READY_STAGE,
-        ~photo_pending,
     ]
     if now is not None:
         conditions.append(
-            ~exists().where(
-                PostRetryRow.post_id == PostRow.id, PostRetryRow.next_attempt_at > now
-            )
+            ~exists().where(PostRetryRow.post_id == PostRow.id, PostRetryRow.next_attempt_at > now)
         )
+        if photo_retry_after is not None:
+            conditions.append(
+                ~exists().where(
+                    PostPhotoRow.post_id == PostRow.id,
+                    PhotoRow.id == PostPhotoRow.photo_id,
+                    PhotoRow.state == PhotoState.PENDING,
+                    PhotoRow.attempts > 0,
+                    PhotoRow.updated_at > now - photo_retry_after,
+                )
+            )
     row = session.scalars(
         select(PostRow)
         .where(*conditions)

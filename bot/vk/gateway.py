@@ -47,6 +47,7 @@ from bot.vk.models import GroupInfo, VkComment, WallPage, WallRequest
 __all__ = [
     "MAX_COMMENT_PAGES",
     "VK_METHOD_URL",
+    "PhotoDownloader",
     "VkApiGateway",
     "all_comments_code",
     "error_for_code",
@@ -242,6 +243,7 @@ class VkApiGateway:
                 settings.call_deadline_seconds,
             ),
         )
+        self._photos = PhotoDownloader(settings, session=self._http, sleep=sleep, rng=self._rng)
         self._vk = vk_api.VkApi(
             token=self._token,
             api_version=settings.api_version,
@@ -411,28 +413,8 @@ class VkApiGateway:
             ) from exc
 
     def download_photo(self, url: str) -> bytes:
-        """Fetch a photo from an allow-listed host: no redirects off the list, streamed with a
-        byte cap, image content only. Transient failures are retried like API calls."""
-        attempt = 0
-        while True:
-            try:
-                return self._download_once(url)
-            except PhotoDownloadError as exc:
-                transient = exc.reason in ("timeout", "connection") or exc.reason.startswith(
-                    "http_5"
-                )
-                if not transient or attempt >= self._settings.max_retries:
-                    raise
-                delay = self._backoff(attempt)
-                logger.warning(
-                    "photo download failed (%s), retry %d/%d in %.2fs",
-                    exc.reason,
-                    attempt + 1,
-                    self._settings.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
-                attempt += 1
+        """Fetch a photo from an allow-listed host (`PhotoDownloader.download_photo`)."""
+        return self._photos.download_photo(url)
 
     def call_method(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Any API method, with the same limits, retries and error translation (for checks
@@ -589,6 +571,75 @@ class VkApiGateway:
         message = self._scrub(str(entry.get("error_msg", "")))
         method = str(entry.get("method") or "wall.get")
         return error_for_code(code, f"{message} (wall {owner_id})", method=method)
+
+
+class PhotoDownloader:
+    """Photo downloads on their own: photo hosts need no token, so a vision worker (which
+    holds none) downloads with exactly the gateway's checks: an allow-listed host, no
+    redirects off the list, a byte cap, image content only, a deadline from send to last
+    byte, and transient failures retried with backoff. `VkApiGateway` downloads through one.
+    """
+
+    def __init__(
+        self,
+        settings: VkSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.headers.setdefault("User-Agent", _USER_AGENT)
+            adapter = DeadlineAdapter(settings.photo_deadline_seconds)
+            for scheme in ("http://", "https://"):
+                session.mount(scheme, adapter)  # photo hosts: heads end at the deadline
+        self._http = session
+
+    def close(self) -> None:
+        """Close the HTTP session if the downloader created it."""
+        if self._owns_session:
+            self._http.close()
+
+    def __enter__(self) -> PhotoDownloader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def download_photo(self, url: str) -> bytes:
+        """Fetch a photo from an allow-listed host: no redirects off the list, streamed with a
+        byte cap, image content only. Transient failures are retried like API calls."""
+        attempt = 0
+        while True:
+            try:
+                return self._download_once(url)
+            except PhotoDownloadError as exc:
+                transient = exc.reason in ("timeout", "connection") or exc.reason.startswith(
+                    "http_5"
+                )
+                if not transient or attempt >= self._settings.max_retries:
+                    raise
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "photo download failed (%s), retry %d/%d in %.2fs",
+                    exc.reason,
+                    attempt + 1,
+                    self._settings.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+                attempt += 1
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(
+            self._settings.backoff_max_seconds, self._settings.backoff_base_seconds * 2**attempt
+        )
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     def _download_once(self, url: str) -> bytes:
         current = url

@@ -161,7 +161,8 @@ def test_a_vision_worker_looks_again_later_instead_of_failing_the_post(
     )
     _run(settings, sessions, gateway, vision, NOW)  # text stage; vision is left to workers
     assert _lost_post(sessions, lost_id).stage == "text"
-    worker = VisionWorker(Pipeline(settings, sessions, None, vision=vision), sessions, "w1")
+    pipeline = Pipeline(settings, sessions, None, vision=vision)
+    worker = VisionWorker(pipeline, sessions, "w1", downloader=gateway)  # it downloads, too
 
     _break_crops_folder(settings)
     report = WorkerReport()

@@ -1,6 +1,7 @@
 """Vision workers on PostgreSQL: three `petmatch worker` processes and one `petmatch run`
-scheduler over 300 posts, one worker killed with SIGKILL half way; every post is finished
-exactly once and the scheduler's index holds exactly the database's vectors.
+scheduler over 300 posts, one worker killed with SIGKILL half way; the workers download every
+photo (the scheduler only records them), every post is finished exactly once and the
+scheduler's index holds exactly the database's vectors.
 
 The processes run the real CLI with the fake segmenter/embedder swapped in (a small start-up
 script below); photos and crops travel through the database (`workers.files: database`)."""
@@ -8,6 +9,7 @@ script below); photos and crops travel through the database (`workers.files: dat
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from bot import storage
 from bot.cli import app
 from bot.fakevk import FakeVkServer
 from bot.storage import workers as worker_store
-from bot.storage.records import PostState
+from bot.storage.records import PhotoState, PostState
 from tests.bot._fake_vision import ANIMAL_COLOURS, add_groups, animal_jpeg
 from tests.bot.conftest import _truncate_all
 
@@ -152,6 +154,18 @@ def test_three_workers_and_a_scheduler_finish_every_post_once(
 
     runs = _runs(engine)
     assert len(runs) == POSTS and set(runs.values()) == {1}, "a post finished twice or never"
+    # The workers downloaded every photo; the scheduler only recorded their URLs.
+    assert ", 0 photos stored" in logs["run.log"] and "photos stored" in logs["run.log"]
+    assert fake_vk.calls["photo"] >= POSTS
+    downloaded = [_downloaded(logs[f"worker{i}.log"]) for i in (1, 2)]
+    assert all(downloaded), logs["worker1.log"][-2000:]
+    with storage.session_scope(engine) as session:
+        from bot.storage._schema import PhotoRow
+
+        photos = list(session.execute(select(PhotoRow.state, PhotoRow.file_path)))
+    assert len(photos) == POSTS
+    assert {state for state, _ in photos} == {PhotoState.STORED}
+    assert all(path.startswith("db:photos/") for _, path in photos)
     with storage.session_scope(engine) as session:
         from bot.storage._worker_schema import VisionRunRow
 
@@ -161,6 +175,13 @@ def test_three_workers_and_a_scheduler_finish_every_post_once(
     assert by_worker["w1"] and by_worker["w2"], by_worker  # the survivors took over
 
     _assert_index_equals_database(engine, tmp_path / "var" / "index")
+
+
+def _downloaded(log: str) -> int:
+    """Photos downloaded, from the report a worker prints when it stops."""
+    match = re.search(r"(\d+) photos downloaded", log)
+    assert match is not None, log[-2000:]
+    return int(match.group(1))
 
 
 def _assert_index_equals_database(sessions: storage.SessionFactory, index_root: Path) -> None:
