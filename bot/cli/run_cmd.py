@@ -251,6 +251,12 @@ def run(ctx: typer.Context) -> None:
     from bot.vk.errors import TokenError
 
     settings = settings_from(ctx)
+    if settings.workers.enabled and settings.database_url.startswith("sqlite"):
+        # Workers refuse SQLite, so nothing would ever download, segment or embed.
+        fail(
+            "workers.enabled needs PostgreSQL (`petmatch worker` refuses SQLite, so no post "
+            "would ever be looked at); unset PETMATCH_WORKERS__ENABLED to run alone on SQLite"
+        )
     open_migrated(settings).dispose()  # the first thing to fix, when it needs fixing
     require_reader(settings)
     vision = require_vision(settings)
