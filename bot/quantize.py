@@ -133,8 +133,12 @@ def quantize_model(
     inputs: Callable[[], Iterable[np.ndarray]],
     *,
     fmt: QuantFormatName = "qdq",
+    float_after: float | None = None,
 ) -> Path:
-    """Write a static-int8 copy of `source` to `target`, calibrated on `inputs()`."""
+    """Write a static-int8 copy of `source` to `target`, calibrated on `inputs()`.
+
+    `float_after` (0..1) keeps the nodes after that share of the graph (in its stored order)
+    in float32: how `scripts/bench_quantize.py` measures where the int8 error comes from."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -166,12 +170,17 @@ def quantize_model(
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
         out = Path(work) / "int8.onnx"
+        excluded: list[str] = []
+        if float_after is not None:
+            nodes = [n.name for n in onnx.load(str(prepared)).graph.node]
+            excluded = [n for n in nodes[int(len(nodes) * float_after) :] if n]
         quantize_static(
             str(prepared),
             str(out),
             Reader(),
             quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
             per_channel=True,
+            nodes_to_exclude=excluded,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             extra_options={"CalibTensorRangeSymmetric": False},
@@ -190,9 +199,16 @@ def _opset(model: object) -> int:
 
 
 def quantize_u2netp(
-    source: Path, target: Path, images: Sequence[np.ndarray], *, fmt: QuantFormatName = "qdq"
+    source: Path,
+    target: Path,
+    images: Sequence[np.ndarray],
+    *,
+    fmt: QuantFormatName = "qdq",
+    float_after: float | None = None,
 ) -> Path:
-    return quantize_model(source, target, lambda: u2netp_inputs(images), fmt=fmt)
+    return quantize_model(
+        source, target, lambda: u2netp_inputs(images), fmt=fmt, float_after=float_after
+    )
 
 
 def quantize_embedder(

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_quantize.py --models-dir var/models
     .venv/bin/python scripts/bench_quantize.py --mask-images 40 --calibrations skimage,shared
+    .venv/bin/python scripts/bench_quantize.py --skip-reid --float-after 0.62,0.77
 
 For each calibration set (`skimage`: the photographs scikit-image bundles, what a fresh
 install has; `shared`: DogFaceNet photos of training identities from ../shared, real pets,
@@ -115,6 +116,12 @@ def main() -> int:
     parser.add_argument("--mask-images", type=int, default=60, help="held-out DogFaceNet images")
     parser.add_argument("--skip-reid", action="store_true")
     parser.add_argument("--out", type=Path, help="keep the int8 models here")
+    parser.add_argument(
+        "--float-after",
+        default="",
+        help="also try U²-Net-p with the nodes after these shares of the graph kept in float32, "
+        "e.g. 0.62,0.77 (the decoder's last stages; where the int8 error comes from)",
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -157,6 +164,17 @@ def main() -> int:
         if not args.skip_reid:
             row.update(reid_metrics(q_embedder, heldout, args.shared / "data/reid/vk_set2"))
         report[f"int8_{calibration}"] = row
+        for share in filter(None, args.float_after.split(",")):
+            partial = quantize_u2netp(
+                u2net,
+                out / f"u2netp.{calibration}.float_after_{share}.onnx",
+                images,
+                float_after=float(share),
+            )
+            mixed: dict = {"u2netp_ms": latency(partial, crops)}
+            for name, images_ in photo_sets.items():
+                mixed[f"masks_{name}"] = iou_summary(reference[name], masks(partial, images_))
+            report[f"int8_{calibration}_float_after_{share}"] = mixed
     report["loadavg_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     report["int8_models"] = str(out)
     sys.stdout.write(json.dumps(report, indent=2) + "\n")

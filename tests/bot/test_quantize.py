@@ -20,10 +20,10 @@ def _tiny_embedder(path: Path) -> None:
     weight = numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w")
     bias = numpy_helper.from_array(rng.normal(size=8).astype(np.float32), "b")
     nodes = [
-        helper.make_node("Conv", ["input", "w", "b"], ["conv"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
-        helper.make_node("Flatten", ["pool"], ["features"]),
+        helper.make_node("Conv", ["input", "w", "b"], ["conv"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["relu"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool"], name="pool"),
+        helper.make_node("Flatten", ["pool"], ["features"], name="flatten"),
     ]
     graph = helper.make_graph(
         nodes,
@@ -65,3 +65,26 @@ def test_a_missing_int8_model_says_how_to_make_it(tmp_path: Path):
     settings = Settings(var_dir=tmp_path, segmentation={"quantized": True})
     with pytest.raises(FileNotFoundError, match="models prepare --quantize"):
         _segmenter_args(settings)
+
+
+def test_float_after_keeps_the_graphs_tail_in_float32(tmp_path: Path):
+    import onnx
+
+    from bot.quantize import embedder_inputs, quantize_model
+
+    source = tmp_path / "tiny.onnx"
+    _tiny_embedder(source)
+    images = calibration_images()[:6]
+
+    def inputs():
+        return embedder_inputs(source.with_suffix(".json"), images)
+
+    def int8_convs(path: Path) -> int:
+        graph = onnx.load(str(path)).graph
+        weights_quantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+        return sum(1 for n in graph.node if n.op_type == "Conv" and n.input[1] in weights_quantized)
+
+    whole = quantize_model(source, tmp_path / "all.int8.onnx", inputs)
+    head_only = quantize_model(source, tmp_path / "none.int8.onnx", inputs, float_after=0.0)
+    assert int8_convs(whole) == 1
+    assert int8_convs(head_only) == 0  # every node kept in float32
