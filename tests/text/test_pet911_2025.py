@@ -3,7 +3,8 @@ would be (`place + ". " + text`), split once by a hash of the card id.
 
 Rules were written on the `rules` part (gold: the site's section). The `measure` part was
 only measured, against labels made blind by readers who saw the texts alone
-(`pet911_measure_blind_labels.jsonl`). The floors below are what was measured (see
+(`pet911_measure_blind_labels.jsonl`); the rules part was read blind too, later
+(`pet911_rules_blind_labels.jsonl`). The floors below are what was measured (see
 text/README.md), not the issue's targets where those are missed.
 """
 
@@ -43,7 +44,17 @@ def test_parts_cover_the_file_and_labels_cover_the_measure_part(shared_dir: Path
     rules = pet911_2025_rows(shared_dir, "rules")
     measure = pet911_2025_rows(shared_dir, "measure")
     assert (len(rules), len(measure)) == (598, 305)
-    assert all("side" in r for r in measure) and not any("side" in r for r in rules)
+    assert all("side" in r and "side_2" in r for r in measure)
+    assert all("side" in r and "side_2" not in r for r in rules)
+
+
+def test_the_rules_part_was_read_blind_too() -> None:
+    labels = blind_labels("rules")
+    assert len(labels) == 598
+    assert all(pet911_2025_part(post_id) == "rules" for post_id in labels)
+    assert {r["side"] for r in labels.values()} <= {"lost", "found", "unclear"}
+    assert {r["species"] for r in labels.values()} <= {"cat", "dog", "other", "none"}
+    assert not any("cue" in r or "text" in r for r in labels.values())
 
 
 @pytest.fixture(scope="module")
