@@ -20,6 +20,7 @@ from text._rules import (
     SPECIES_PAIRS,
     SPECIES_WORDS,
     Rule,
+    stem_species,
 )
 
 logger = logging.getLogger("petmatch.text")
@@ -166,6 +167,8 @@ def _decide_species(
             rule, weight = "species.implied", 0.5
             if species is None and _heavy(tokens, lemmas, i):
                 species, rule, weight = PetSpecies.DOG, "species.weight", 0.5
+            if species is None and (species := stem_species(tokens[i].text)) is not None:
+                rule, weight = "species.stem", 1.0
         if species is None or _not_the_subject(tokens, lemmas, i):
             continue
         weight *= _HEAD_BOOST if tokens[i].segment == 0 else 1.0
