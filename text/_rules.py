@@ -470,6 +470,12 @@ KIND_RULES: tuple[Rule, ...] = (
           r"\bобойти (?:\w+ )?(?:весь|район|двор|округа|подвал)\b|"
           r"\bпоиск\b(?! (?:\w+ )?(?:хозяин|хозяйка|владелец|дом|семья|пропасть_prta))",
           "pet911:rl1075138 «раздавала листовки»; pet911:rl1079659 «помощь в поисках»"),
+    # "Ищем" with no owner, home or foster after it: the owner's search (6 of the 328 cards
+    # a reader sided lost on the rules part; the finder's "ищем хозяев" is found.seek_owner).
+    _rule("lost.we_look", LOST, 1.5, "surface",
+          r"\b(?:ищем|ищу|искали|разыскиваем|ищут)\b(?! (?:\w+ ){0,2}(?:хозя\w*|владел\w*|"
+          r"дом\w*|семь\w*|передерж\w*|нов\w+|добр\w+|волонт\w+|кто|куратор\w*))",
+          "pet911:rl1087465 «ищем каждый день»; pet911:rl1081705 «искали по всему СНТ»"),
     # The finder's voice: where it is kept now, for the time being.
     _rule("found.kept_now", FOUND, 2.0, "lemma",
           r"\b(?:пока|сейчас|временно|пока что) (?:\w+ ){0,2}(?:у (?:я|мы) дома|в "
