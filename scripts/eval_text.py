@@ -12,6 +12,10 @@ where the text spells a gazetteer city (rows with "source": "written" always sco
 
     python scripts/eval_text.py FILE.jsonl
     python scripts/eval_text.py --pet911 rules|measure   # pet911 2025 cards in ../shared
+
+pet911 2025 cards are scored against blind readers' labels of their part
+(tests/text/pet911_{rules,measure}_blind_labels.jsonl); the measure part, read twice, is
+also scored against its second reading.
     python scripts/eval_text.py --real dev|holdout|all   # the older real posts in ../shared
     python scripts/eval_text.py --written                # the posts written in tests/text
 """
@@ -31,6 +35,7 @@ from tests.text.devset import (  # noqa: E402
     evaluate,
     pet911_2025_rows,
     real_rows,
+    second_reading,
     written_rows,
 )
 from text import PetSpecies, PostKind, classify_post  # noqa: E402
@@ -82,6 +87,14 @@ def main() -> None:
           f"(n={report.counted['side']}), unknown {report.share_unknown():.3f}, "
           f"lost recall {report.side_recall('lost'):.3f}, "
           f"found recall {report.side_recall('found'):.3f}")
+    again = second_reading(rows)
+    if again:
+        second = evaluate(again, _predict)
+        print(f"second reading: kind accuracy {second.accuracy('side'):.3f} "
+              f"(n={second.counted['side']}), unknown {second.share_unknown():.3f}, "
+              f"lost recall {second.side_recall('lost'):.3f}, "
+              f"found recall {second.side_recall('found'):.3f}, "
+              f"species {second.accuracy('species'):.3f} (n={second.counted['species']})")
     _matrix("kind", report.confusion, [k.value for k in PostKind])
     for kind in PostKind:
         print(f"{kind.value:>10}  precision {report.precision(kind):.3f}  "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +17,15 @@ from text._rules import (
     ANIMAL_WORDS,
     IMPLIED_SPECIES,
     KIND_RULES,
+    NOT_BEFORE_NAME,
+    NOT_NAMES,
     NOT_THE_SUBJECT,
+    PET_NAME,
+    PLACE_ENDINGS,
     SPECIES_PAIRS,
     SPECIES_WORDS,
     Rule,
+    stem_species,
 )
 
 logger = logging.getLogger("petmatch.text")
@@ -101,6 +107,38 @@ def _run_rules(
     return hits
 
 
+def _pet_name(
+    tokens: list[Token], lemmas: list[str], text: str, places: set[int]
+) -> list[Evidence]:
+    """The first capitalised word that reads as the pet's given name (see `PET_NAME`): not a
+    place, not after a preposition or a contact word, not beside a phone number, not the
+    second word of a capitalised pair ("Мусы Джалиля")."""
+    for i, tok in enumerate(tokens):
+        word = text[tok.start : tok.end]
+        if (len(word) < 3 or not word[0].isupper() or not word[1:].islower()
+                or not word.isalpha() or not _CYRILLIC.fullmatch(tok.text)):
+            continue
+        low = tok.text
+        if (i in places or low in NOT_NAMES or low.endswith(PLACE_ENDINGS)
+                or lemmas[i] in SPECIES_WORDS or low in SPECIES_WORDS
+                or lemmas[i] in IMPLIED_SPECIES or lemmas[i] in ANIMAL_WORDS):
+            continue
+        if i and (tokens[i - 1].text in NOT_BEFORE_NAME or (
+                text[tokens[i - 1].start].isupper() and tokens[i - 1].segment == tok.segment
+                and lemmas[i - 1] not in SPECIES_WORDS)):
+            continue
+        near = tokens[max(0, i - 2) : i] + tokens[i + 1 : i + 3]
+        if any(t.text == "телефон" or (t.text.isdigit() and len(t.text) >= 5) for t in near):
+            continue
+        if _morph.reads_as_pet_name(low):
+            return [Evidence(field="kind", rule=PET_NAME[0], value=str(PostKind.LOST),
+                             weight=PET_NAME[1], snippet=word)]
+    return []
+
+
+_CYRILLIC = re.compile(r"[а-я]+")
+
+
 def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind, float]:
     """The kind with the most weight. A post whose lost and found cues are absent, weak or
     close to each other is `unknown` when it describes an animal, else `other`."""
@@ -166,6 +204,8 @@ def _decide_species(
             rule, weight = "species.implied", 0.5
             if species is None and _heavy(tokens, lemmas, i):
                 species, rule, weight = PetSpecies.DOG, "species.weight", 0.5
+            if species is None and (species := stem_species(tokens[i].text)) is not None:
+                rule, weight = "species.stem", 1.0
         if species is None or _not_the_subject(tokens, lemmas, i):
             continue
         weight *= _HEAD_BOOST if tokens[i].segment == 0 else 1.0
@@ -183,9 +223,8 @@ def _decide_species(
 
 
 def _decide_place(
-    tokens: list[Token], text: str, group_city: str | None
+    tokens: list[Token], text: str, group_city: str | None, mentions: list[_geo.Mention]
 ) -> tuple[str | None, CitySource, str | None, str | None, float, list[Evidence]]:
-    mentions = _geo.find_places(tokens, text)
     evidence = [Evidence(field="city" if m.kind in {"city", "alias"} else "district",
                          rule=f"place.{m.kind}", value=m.name, weight=m.strength,
                          snippet=_snippet(text, tokens, m.start, m.end - 1)) for m in mentions]
@@ -258,10 +297,14 @@ def classify_post(
             "surface": _View.build([t.text for t in tag_tokens], tag_tokens),
         }
         hits += _run_rules(KIND_RULES, tag_views, tag_tokens, hashtags, _HASHTAG_FACTOR, "#")
+    mentions = _geo.find_places(tokens, text)
+    places = {i for m in mentions for i in range(m.start, m.end)}
+    hits += _pet_name(tokens, lemmas, text, places)
     species, species_conf, species_ev = _decide_species(tokens, lemmas, text)
     describes = species is not PetSpecies.UNKNOWN or not ANIMAL_WORDS.isdisjoint(lemmas)
     kind, kind_conf = _decide_kind(hits, describes)
-    city, source, district, region, city_conf, place_ev = _decide_place(tokens, text, group_city)
+    city, source, district, region, city_conf, place_ev = _decide_place(
+        tokens, text, group_city, mentions)
     sex, sex_word = find_sex([t.text for t in tokens])
     colours = find_colours(lemmas)
     loss_date, date_snippet = find_date(body, now)

@@ -130,3 +130,18 @@ def is_surname(token: str) -> bool:
     """Whether pymorphy3's best parse is a surname/name (Королёв, Чехов, Пушкин)."""
     tag = analyzer().parse(token)[0].tag
     return "Surn" in tag or "Name" in tag or "Patr" in tag
+
+
+_NOT_PET_NAMES = frozenset({"Geox", "Surn", "Patr", "Orgn", "Trad"})
+
+
+@lru_cache(maxsize=50_000)
+def reads_as_pet_name(token: str) -> bool:
+    """Whether a capitalised token reads as a given name: pymorphy3's best parse is a first
+    name, or it knows no such word and guesses a noun ("Барсик", "Тяма"); never when any
+    parse makes it a place, surname, patronymic or organisation."""
+    parses = analyzer().parse(token)
+    if any(tag in p.tag for p in parses for tag in _NOT_PET_NAMES):
+        return False
+    top = parses[0]
+    return "Name" in top.tag or (not top.is_known and top.tag.POS == "NOUN")

@@ -70,6 +70,7 @@ def real_rows(shared: Path, split: str = "all") -> list[dict]:
 
 PET911_2025 = Path("data") / "text" / "pet911_2025_dev.jsonl"
 BLIND_LABELS = HERE / "pet911_measure_blind_labels.jsonl"
+RULES_BLIND_LABELS = HERE / "pet911_rules_blind_labels.jsonl"
 
 
 def pet911_2025_part(post_id: object) -> str:
@@ -80,18 +81,21 @@ def pet911_2025_part(post_id: object) -> str:
     return "measure" if digest % 3 == 0 else "rules"
 
 
-def blind_labels() -> dict[str, dict]:
-    """Blind readers' labels of the measure part, keyed by post id (empty until made)."""
-    if not BLIND_LABELS.is_file():
+def blind_labels(part: str = "measure") -> dict[str, dict]:
+    """Blind readers' labels of one part ("measure" or "rules"), keyed by post id (empty
+    until made)."""
+    path = BLIND_LABELS if part == "measure" else RULES_BLIND_LABELS
+    if not path.is_file():
         return {}
-    return {str(r["id"]): r for r in _read_jsonl(BLIND_LABELS)}
+    return {str(r["id"]): r for r in _read_jsonl(path)}
 
 
 def pet911_2025_rows(shared: Path, part: str = "rules") -> list[dict]:
     """The 2025 pet911 cards of one part ("rules", "measure" or "all") as a VK post would
-    read (`place + ". " + text`), gold kind and species from the site. Measure rows with a
-    blind label also carry `side` (lost/found/unclear) and `species_in_text`."""
-    blind = blind_labels()
+    read (`place + ". " + text`), gold kind and species from the site. Rows with a blind
+    reader's label also carry `side` (lost/found/unclear) and `species_in_text`; measure rows
+    read a second time carry `side_2` and `species_2` too."""
+    blind = {part_name: blind_labels(part_name) for part_name in ("rules", "measure")}
     rows = []
     for line in (shared / PET911_2025).read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -103,12 +107,21 @@ def pet911_2025_rows(shared: Path, part: str = "rules") -> list[dict]:
         row = {"id": f"pet911:{card['id']}", "source": "pet911_2025", "part": card_part,
                "text": f"{card['place']}. {card['text']}", "kind": card["kind"],
                "species": card["species"], "city": card["city"]}
-        label = blind.get(str(card["id"])) if card_part == "measure" else None
+        label = blind[card_part].get(str(card["id"]))
         if label is not None:
             row["side"] = label["side"]
             row["species_in_text"] = label["species"]
+            if "side_2" in label:
+                row["side_2"] = label["side_2"]
+                row["species_2"] = label["species_2"]
         rows.append(row)
     return rows
+
+
+def second_reading(rows: Iterable[dict]) -> list[dict]:
+    """The rows read a second time, scored against that reading (`side_2`, `species_2`)."""
+    return [dict(r, side=r["side_2"], species_in_text=r["species_2"]) for r in rows
+            if "side_2" in r]
 
 
 def written_rows() -> list[dict]:
