@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import storage
@@ -36,6 +36,7 @@ from bot.storage.records import Photo, PhotoState
 from bot.vk.errors import PhotoDownloadError, VkError
 
 __all__ = [
+    "LOCK_WAIT_SECONDS",
     "MAX_PHOTO_ATTEMPTS",
     "Fetched",
     "NearDuplicateCache",
@@ -51,6 +52,8 @@ logger = logging.getLogger("petmatch.bot.downloads")
 
 #: A photo that failed transiently this many times is given up on (state `failed`).
 MAX_PHOTO_ATTEMPTS = 5
+#: How long recording a photo waits for its row (a worker, or the poller, may hold it).
+LOCK_WAIT_SECONDS = 30.0
 #: Download failures that may heal by themselves; everything else fails the photo for good.
 _TRANSIENT_PHOTO_REASONS = ("timeout", "connection", "http_5", "http_429")
 
@@ -109,7 +112,11 @@ def fetch_photo(
         content = inspect_photo(data, max_pixels=max_pixels)
         if shared is not None:
             name = f"photos/{content.sha256[:2]}/{content.sha256}{content.extension}"
-            return Fetched(content=content, path=Path(shared.put(name, data)))
+            try:
+                return Fetched(content=content, path=Path(shared.put(name, data)))
+            except SQLAlchemyError as exc:  # the file store is the database: try again later
+                failure = OSError(f"the database refused the file: {str(exc).splitlines()[0]}")
+                return Fetched(error=failure)
         return Fetched(content=content, path=_write_local(data, content, photos_dir))
     except (BadPhotoError, OSError) as exc:
         return Fetched(error=exc)
@@ -158,6 +165,7 @@ def _store(
         if not isinstance(result.error, VkError):
             logger.error("photo %d: unexpected download failure", photo.id, exc_info=result.error)
     with storage.session_scope(session_factory) as session:
+        storage.limit_lock_wait(session, LOCK_WAIT_SECONDS)
         state = session.scalar(
             select(PhotoRow.state).where(PhotoRow.id == photo.id).with_for_update()
         )

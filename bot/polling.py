@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from bot import storage
 from bot.config import Settings
 from bot.downloads import (
+    LOCK_WAIT_SECONDS,
     MAX_PHOTO_ATTEMPTS,
     Fetched,
     PhotoOutcome,
@@ -444,6 +445,9 @@ def _store_scan(
     group = scan.group
     new = edited = refused = 0
     with storage.session_scope(session_factory) as session:
+        # A vision worker holding one of these posts fails this group for this cycle (its
+        # cursor stays), rather than holding the whole poll up.
+        storage.limit_lock_wait(session, LOCK_WAIT_SECONDS)
         for post in sorted(scan.posts.values(), key=lambda p: p.post_id):
             if not one_by_one:
                 _, change = storage.upsert_post(session, post, now=now)

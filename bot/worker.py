@@ -22,11 +22,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot import storage
 from bot.downloads import (
+    Fetched,
     NearDuplicateCache,
     PhotoDownloading,
     PhotoOutcome,
@@ -36,11 +38,14 @@ from bot.downloads import (
 from bot.files import DatabaseFiles
 from bot.pipeline import CouldNotLookError, Pipeline, Stage
 from bot.storage import workers as worker_store
-from bot.storage.records import PhotoState, Post, PostState
+from bot.storage.records import Photo, PhotoState, Post, PostState
 
 __all__ = ["VisionWorker", "WorkerReport", "default_worker_name"]
 
 logger = logging.getLogger("petmatch.worker")
+
+#: A post's photos download this many at a time (the poll cycle uses 4 threads too).
+_DOWNLOAD_THREADS = 4
 
 
 def default_worker_name() -> str:
@@ -175,35 +180,50 @@ class VisionWorker:
                 self._near.refresh(session)
         pending = 0
         recorded = True
-        for n, photo in enumerate(todo):
-            if stop():  # the photos stored so far stay; the rest wait for the next claim
-                return pending + len(todo) - n, False
-            result = fetch_photo(
+        if not todo:
+            return pending, recorded
+
+        def fetch(photo: Photo) -> Fetched:  # in a thread: no database session here
+            return fetch_photo(
                 self._downloader,
                 photo.source_url,
                 max_pixels=self._max_pixels,
                 photos_dir=self._photos_dir,
                 shared=self._shared,
             )
-            try:
-                outcome = store_fetched(self._sessions, photo, result, self._near, now=now())
-            except Exception:  # one photo's surprise (a database hiccup) never ends the worker
-                logger.exception("photo %d: storing it failed; trying again later", photo.id)
-                pending += 1
-                recorded = False
-                continue
-            if outcome in (
-                PhotoOutcome.STORED,
-                PhotoOutcome.NEAR_DUPLICATE,
-                PhotoOutcome.IDENTICAL,
-            ):
-                report.photos_downloaded += 1
-            elif outcome == PhotoOutcome.FAILED:
-                report.photos_failed += 1
-            elif outcome == PhotoOutcome.RETRY_LATER:
-                report.photos_retry_later += 1
-                pending += 1
+
+        # In parallel, as the poller does: the claim's row lock is held while they download.
+        pool = ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS, thread_name_prefix="photo")
+        try:
+            futures = [pool.submit(fetch, photo) for photo in todo]
+            for n, (photo, future) in enumerate(zip(todo, futures, strict=True)):
+                if stop():  # the photos stored so far stay; the rest wait for the next claim
+                    return pending + len(todo) - n, False
+                outcome = self._record(photo, future.result(), report, now=now)
+                if outcome is None:
+                    recorded = False
+                if outcome in (None, PhotoOutcome.RETRY_LATER):
+                    pending += 1
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return pending, recorded
+
+    def _record(
+        self, photo: Photo, result: Fetched, report: WorkerReport, *, now: Callable[[], datetime]
+    ) -> str | None:
+        """Record one downloaded photo; its `PhotoOutcome`, or None when recording failed."""
+        try:
+            outcome = store_fetched(self._sessions, photo, result, self._near, now=now())
+        except Exception:  # one photo's surprise (a database hiccup) never ends the worker
+            logger.exception("photo %d: storing it failed; trying again later", photo.id)
+            return None
+        if outcome in (PhotoOutcome.STORED, PhotoOutcome.NEAR_DUPLICATE, PhotoOutcome.IDENTICAL):
+            report.photos_downloaded += 1
+        elif outcome == PhotoOutcome.FAILED:
+            report.photos_failed += 1
+        elif outcome == PhotoOutcome.RETRY_LATER:
+            report.photos_retry_later += 1
+        return outcome
 
     def run(
         self,

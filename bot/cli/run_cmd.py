@@ -97,6 +97,16 @@ def record_calls(engine: Engine, gateway: Any) -> None:
             storage.add_vk_calls(session, datetime.now(UTC).date(), counts)
 
 
+def refuse_workers_on_sqlite(settings: Any) -> None:
+    """With `workers.enabled` the vision workers download, segment and embed; they refuse
+    SQLite, so there nothing would ever be looked at, silently."""
+    if settings.workers.enabled and settings.database_url.startswith("sqlite"):
+        fail(
+            "workers.enabled needs PostgreSQL (`petmatch worker` refuses SQLite, so no post "
+            "would ever be looked at); unset PETMATCH_WORKERS__ENABLED to run alone on SQLite"
+        )
+
+
 def poll(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -109,8 +119,9 @@ def poll(
         False, "--dry-run", help="Record what would be commented without posting anything."
     ),
 ) -> None:
-    """Run one poll cycle now: read new posts of every group, download their photos, then
-    process the pending posts (unless --no-process).
+    """Run one poll cycle now: read new posts of every group, download their photos (the
+    vision workers do that with `workers.enabled`), then process the pending posts (unless
+    --no-process).
 
     Example: petmatch poll --dry-run --json
     """
@@ -122,6 +133,7 @@ def poll(
     from bot.polling import poll_cycle
 
     settings = settings_from(ctx)
+    refuse_workers_on_sqlite(settings)
     engine = open_migrated(settings)
     require_reader(settings)
     vision = require_vision(settings) if process else None
@@ -251,12 +263,7 @@ def run(ctx: typer.Context) -> None:
     from bot.vk.errors import TokenError
 
     settings = settings_from(ctx)
-    if settings.workers.enabled and settings.database_url.startswith("sqlite"):
-        # Workers refuse SQLite, so nothing would ever download, segment or embed.
-        fail(
-            "workers.enabled needs PostgreSQL (`petmatch worker` refuses SQLite, so no post "
-            "would ever be looked at); unset PETMATCH_WORKERS__ENABLED to run alone on SQLite"
-        )
+    refuse_workers_on_sqlite(settings)
     open_migrated(settings).dispose()  # the first thing to fix, when it needs fixing
     require_reader(settings)
     vision = require_vision(settings)

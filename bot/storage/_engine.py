@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,6 +79,15 @@ def session_scope(engine_or_factory: Engine | SessionFactory) -> Iterator[Sessio
         raise
     finally:
         session.close()
+
+
+def limit_lock_wait(session: Session, seconds: float) -> None:
+    """Give up on a row lock after `seconds` in this transaction (PostgreSQL's `lock_timeout`;
+    SQLite has one writer and its own busy timeout). A vision worker holds its claimed post
+    while it works, and a wait that spans a worker's two connections is a deadlock PostgreSQL
+    cannot see: a bounded wait turns it into an error the caller retries later."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = {int(seconds * 1000)}"))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -29,13 +29,24 @@ VISION_READY_STAGE = "text"
 
 
 def put_stored_file(session: Session, name: str, data: bytes, *, now: datetime) -> None:
-    """Write (or overwrite) the file `name`."""
-    row = session.get(StoredFileRow, name)
-    if row is None:
-        session.add(StoredFileRow(name=name, data=data, bytes=len(data), created_at=now))
+    """Write (or overwrite) the file `name` in one statement: two workers storing the same
+    photo at once (a post and its repost) must not collide on the name."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        row.data, row.bytes, row.created_at = data, len(data), now
-    session.flush()
+        from sqlalchemy.dialects.sqlite import insert
+    values = {"name": name, "data": data, "bytes": len(data), "created_at": now}
+    statement = insert(StoredFileRow).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[StoredFileRow.name],
+        set_={
+            "data": statement.excluded.data,
+            "bytes": statement.excluded.bytes,
+            "created_at": statement.excluded.created_at,
+        },
+    )
+    session.execute(statement)
 
 
 def read_stored_file(session: Session, name: str) -> bytes:

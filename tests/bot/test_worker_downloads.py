@@ -354,3 +354,57 @@ def test_two_workers_storing_the_same_bytes_at_once_keep_one_photo(
     assert world.photos(b)[0].id == photo_a.id  # B's post now shows A's photo
     with storage.session_scope(world.sessions) as session:
         assert storage.get_photo(session, photo_b.id).state is PhotoState.MERGED
+
+
+def test_two_workers_putting_the_same_file_at_once_both_succeed(pg) -> None:
+    # A post and its repost claimed by two workers at once store the same photo name; the
+    # second write must not fail on the name (it used to read, then insert, and collide).
+    files = DatabaseFiles(pg)
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def put() -> None:
+        try:
+            barrier.wait()
+            results.append(files.put("photos/ab/same.jpg", b"\xff\xd8same"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and results == [DB_PREFIX + "photos/ab/same.jpg"] * 2
+    with storage.session_scope(pg) as session:
+        assert worker_store.read_stored_file(session, "photos/ab/same.jpg") == b"\xff\xd8same"
+        worker_store.put_stored_file(session, "photos/ab/same.jpg", b"new", now=datetime.now(UTC))
+    with storage.session_scope(pg) as session:
+        assert worker_store.read_stored_file(session, "photos/ab/same.jpg") == b"new"
+
+
+def test_recording_a_photo_gives_up_on_a_held_row_instead_of_waiting_forever(
+    world: World, monkeypatch
+) -> None:
+    # A wait that spans a worker's two connections is a deadlock PostgreSQL cannot see; a
+    # bounded lock wait turns it into an error the worker counts as "try again later".
+    import bot.downloads as downloads
+    from bot.storage._schema import PhotoRow
+
+    monkeypatch.setattr(downloads, "LOCK_WAIT_SECONDS", 0.3)
+    post_id = world.post(animal_jpeg("ryzhik"))
+    world.schedule()
+    (photo,) = world.photos(post_id)
+    holder = world.sessions()
+    try:
+        holder.execute(select(PhotoRow.id).where(PhotoRow.id == photo.id).with_for_update())
+        fetched = Fetched(error=OSError("disk full"))
+        with pytest.raises(Exception, match="lock timeout"):
+            store_fetched(world.sessions, photo, fetched, NearDuplicateIndex(), now=NOW)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store_fetched(world.sessions, photo, fetched, NearDuplicateIndex(), now=NOW) == (
+        PhotoOutcome.RETRY_LATER
+    )

@@ -206,12 +206,15 @@ def test_worker_refuses_sqlite_in_one_line(tmp_path: Path, monkeypatch) -> None:
     assert result.output.strip().count("\n") == 0 and "PostgreSQL" in result.output
 
 
-def test_run_refuses_workers_on_sqlite_in_one_line(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("command", ["run", "poll"])
+def test_run_and_poll_refuse_workers_on_sqlite_in_one_line(
+    tmp_path: Path, monkeypatch, command: str
+) -> None:
     # On SQLite no worker can ever claim a post, so a scheduler that leaves the vision stage
     # to workers would look at nothing, silently.
     monkeypatch.setenv("PETMATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("PETMATCH_WORKERS__ENABLED", "true")
-    result = CliRunner().invoke(app, ["run"])
+    result = CliRunner().invoke(app, [command])
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and "PostgreSQL" in result.output
     assert not (tmp_path / "x.db").exists()  # refused before anything was created
