@@ -24,6 +24,7 @@ from text._rules import (
     PLACE_ENDINGS,
     SPECIES_PAIRS,
     SPECIES_WORDS,
+    STATEMENT_RULES,
     Rule,
     stem_species,
 )
@@ -33,6 +34,8 @@ logger = logging.getLogger("petmatch.text")
 _KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other` (or `unknown`)
 _SIDE_THRESHOLD = 1.5  # one weak cue (an age, "молодой", "ласковый") does not decide a side
 _SIDE_MARGIN = 1.0  # a side must lead the opposite side by this much, else `unknown`
+# A statement counts as one (`_decide_kind`) at its full weight: not a hashtag ("#пропала").
+_STATEMENT_WEIGHT = 2.0
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
 # A post that opens with a short place line ("улица Некрасова, 18, Реутов. Пропала кошка!")
 # has its header in the second sentence.
@@ -146,6 +149,14 @@ def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind
     for hit in hits:
         scores[PostKind(hit.value)] += hit.weight
     positive = sum(max(0.0, s) for s in scores.values())
+    # An adoption, sale, fund-raising or advert post describes its animal as an owner would
+    # (a name, a birthday, papers, "наш малыш", "очень ждём"): summed, those cues outweighed
+    # "ищет дом" and made it `lost`, and the bot would comment on it. Implicit cues never
+    # outvote such a post; only an explicit loss or find ("пропал", "нашли") does.
+    stated = any(hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits)
+    if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and not stated:
+        best = max((PostKind.OTHER, PostKind.RESOLVED), key=lambda k: scores[k])
+        return best, _confidence(scores[best], positive)
     best = max(scores, key=lambda k: scores[k])
     side, opposite = sorted((PostKind.LOST, PostKind.FOUND), key=lambda k: -scores[k])
     if best in {PostKind.OTHER, PostKind.RESOLVED} and scores[best] >= _KIND_THRESHOLD:

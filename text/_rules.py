@@ -165,18 +165,18 @@ KIND_RULES: tuple[Rule, ...] = (
           "poiskzoo:164786 «если кто-то видел или нашёл»; pet911:rl1087542 «Последний раз нашли»; "
           "vk:64547 «Скорее всего найдена и вывезена в Москву»"),
     _rule("found.seek_owner", FOUND, 3.0, "lemma",
-          rf"\b(?:искать|разыскивать) {_W}{{0,3}}(?:хозяин|хозяйка|владелец)\b|"
+          r"\b(?:искать|разыскивать) (?:(?!новый )\w+ ){0,3}(?:хозяин|хозяйка|владелец)\b|"
           r"\b(?:хозяин|хозяйка|владелец) (?:\w+ )?(?:отозваться_imp|откликнуться_imp|"
           r"найтись_imp|объявиться_imp)|\bоткликнуться_inf (?:\w+ )?(?:хозяин|хозяйка)\b|"
-          rf"\b(?:старый|прежний|новый) {_W}{{0,2}}хозяин\b|\bждать звонок хозяин\b|"
+          rf"\b(?:старый|прежний) {_W}{{0,2}}хозяин\b|\bждать звонок хозяин\b|"
           rf"\b(?:найти_inf|отыскать_inf) {_W}{{0,2}}(?:хозяин|хозяйка|владелец)\b",
           "pet911:rf448849 «Ищем хозяев!»; poiskzoo:164837 «Хозяин отзовись.»; "
           "vk:64546 «Просьба откликнуться хозяев»; poiskzoo:163933 «Жду звонка хозяина»"),
     # Only the finder's first person: an owner writes "ждёт хозяина под дверью" of the pet's
     # habit (pet911:rl1077118).
     _rule("found.wait_owner", FOUND, 3.0, "surface",
-          r"\bжд(?:ем|ём|у) (?:\w+ )?(?:хозя\w+|владельц\w+)\b",
-          "written here: «Нашлась собака, ждём хозяев»"),
+          r"\bжд(?:ем|ём|у) (?!нов)(?:\w+ )?(?:хозя\w+|владельц\w+)\b",
+          "written here: «Нашлась собака, ждём хозяев»; not adoption's «ждём новых хозяев»"),
     _rule("found.who_lost", FOUND, 3.0, "lemma",
           rf"\bкто (?:\w+ )?потерять\b|\bчей (?:\w+ )?{_PET}\b",
           "poiskzoo:159769 «Кто потерял друга?»; pet911:rf448845 «Кто потерял Немецкую овчарку»"),
@@ -428,11 +428,13 @@ KIND_RULES: tuple[Rule, ...] = (
           "pet911:rl1077460 «Убежала во время салюта»"),
     # Only an owner knows the birthday, the documents, that it lives indoors.
     _rule("lost.papers", LOST, 2.0, "lemma",
-          r"\b(?:рождение|родиться|паспорт|ветпаспорт|родословная|метрика|квартирный)\b|"
+          r"(?<!с )(?<!от )\b(?:рождение|родиться|паспорт|ветпаспорт|родословная|метрика|"
+          r"квартирный)\b|"
           r"\bпо (?:имя|кличка)\b|\bна (?:свой )?имя\b|\bреагировать на (?:\w+ )?(?:имя|"
           r"кличка)\b",
           "pet911:rl1070199 «2015 года рождения»; pet911:rl1079083 «Квартирная кошка»; "
-          "pet911:rl1078555 «Пропала кошка по имени Юна»"),
+          "pet911:rl1078555 «Пропала кошка по имени Юна»; «с рождения» is lost.life_history's "
+          "(written here: counted once)"),
     # "Мой/наш" + the animal, in any form the lemma view gives.
     _rule("lost.ours", LOST, 1.5, "lemma",
           r"\b(?:наш|мой|любимый|единственный) (?:\w+ )?(?:котик|кошечка|котенок|щенок|"
@@ -683,6 +685,19 @@ KIND_RULES: tuple[Rule, ...] = (
           r"\b(?:нужный|нужен|требоваться|искать) (?:\w+ )?(?:волонтер|автоволонтер)\b",
           "written here: «Срочно нужен автоволонтёр до клиники»"),
 )
+
+# Explicit statements of a loss or a find ("пропала", "убежал из дома", "нашли", "ищем
+# хозяев", "кто потерял?"), as against the implicit cues of either voice (a name, papers, an
+# age, "наш малыш", "бегает у…"). An adoption, sale, fund-raising or advert post describes its
+# animal as an owner does; only one of these outvotes it (see `_decide_kind`).
+STATEMENT_RULES = frozenset((
+    "lost.gone_verb", "lost.gone_misspelt", "lost.escaped", "lost.left_from", "lost.left_home",
+    "lost.fell_out", "lost.never_came_back", "lost.plea_find", "lost.come_home", "lost.finder",
+    "lost.we_search", "lost.we_lost",
+    "found.found_verb", "found.found_misspelt", "found.took_in", "found.turned_up",
+    "found.seek_owner", "found.wait_owner", "found.who_lost", "found.no_owner",
+    "found.to_owner",
+))
 
 # The pet's name, an owner's knowledge: a capitalised word that reads as a given name
 # (`_morph.reads_as_pet_name`) and is not a place. On the rules part such a word is in 52 of
