@@ -733,6 +733,17 @@ _NOT_BEFORE_NAME = (
     "волонтер куратор"
 )
 NOT_BEFORE_NAME = frozenset(_NOT_BEFORE_NAME.split())
+# A name after these (up to three words back) is the pet's: "зовут Тишка", "кличка Соня",
+# "отзывается на имя Мила" (pet911:rl1075717).
+NAME_CUES = frozenset(("звать", "кличка", "отзываться", "откликаться", "окликаться", "имя"))
+# Beside a name, these make it the pet's ("наш Ральф", pet911:rl1077309).
+PET_WORDS = frozenset(("наш", "мой", "любимый", "питомец", "малыш", "малышка", "любимец",
+                       "любимица"))
+# A name with these just after it is the finder's or a contact's: "Светлана ждёт звонка",
+# "Ирина, звоните", "Тимур, пишите в лс" (written here).
+CONTACT_WORDS = frozenset(("звонок", "звонить", "позвонить", "звоните", "писать", "написать",
+                           "пишите", "телефон", "тел", "номер", "лс", "личка", "вотсап",
+                           "ватсап", "whatsapp", "viber", "вайбер", "телеграм", "контакт"))
 # Words that are first names to pymorphy3 and field names or common nouns in a card.
 NOT_NAMES = frozenset(("пол", "вера", "надежда", "любовь", "слава", "роза", "окрас", "кличка",
                        "возраст"))
