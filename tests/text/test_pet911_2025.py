@@ -104,9 +104,11 @@ def test_measure_part_blind(measure_part: Report) -> None:
     assert scores["n"] == 305
     assert scores["other"] <= 0.01
     assert scores["swapped"] <= 0.03
-    assert scores["side"] >= 0.78
+    # Lowered after the review's false-positive fixes (0.783 → 0.775, lost 0.839 → 0.828):
+    # a name or an owner's cue no longer outvotes an adoption post, nor sides a card alone.
+    assert scores["side"] >= 0.774
     assert scores["unknown"] <= 0.19
-    assert scores["lost"] >= 0.83
+    assert scores["lost"] >= 0.827
     assert scores["found"] >= 0.62
     assert scores["species"] >= 0.93
     assert scores["city"] >= 0.99
