@@ -15,15 +15,19 @@ from text._models import CitySource, Evidence, PetSpecies, PostKind, PostLabel
 from text._normalize import Token, normalize, split_hashtags, tokenize
 from text._rules import (
     ANIMAL_WORDS,
+    CONTACT_WORDS,
     IMPLIED_SPECIES,
     KIND_RULES,
+    NAME_CUES,
     NOT_BEFORE_NAME,
     NOT_NAMES,
     NOT_THE_SUBJECT,
     PET_NAME,
+    PET_WORDS,
     PLACE_ENDINGS,
     SPECIES_PAIRS,
     SPECIES_WORDS,
+    STATEMENT_RULES,
     Rule,
     stem_species,
 )
@@ -33,6 +37,8 @@ logger = logging.getLogger("petmatch.text")
 _KIND_THRESHOLD = 1.0  # below this score for every kind, a post is `other` (or `unknown`)
 _SIDE_THRESHOLD = 1.5  # one weak cue (an age, "молодой", "ласковый") does not decide a side
 _SIDE_MARGIN = 1.0  # a side must lead the opposite side by this much, else `unknown`
+# A statement counts as one (`_decide_kind`) at its full weight: not a hashtag ("#пропала").
+_STATEMENT_WEIGHT = 2.0
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
 # A post that opens with a short place line ("улица Некрасова, 18, Реутов. Пропала кошка!")
 # has its header in the second sentence.
@@ -112,7 +118,9 @@ def _pet_name(
 ) -> list[Evidence]:
     """The first capitalised word that reads as the pet's given name (see `PET_NAME`): not a
     place, not after a preposition or a contact word, not beside a phone number, not the
-    second word of a capitalised pair ("Мусы Джалиля")."""
+    second word of a capitalised pair ("Мусы Джалиля"); and tied to the animal (`_names_pet`).
+    """
+    head = _head_segments(tokens)
     for i, tok in enumerate(tokens):
         word = text[tok.start : tok.end]
         if (len(word) < 3 or not word[0].isupper() or not word[1:].islower()
@@ -130,10 +138,35 @@ def _pet_name(
         near = tokens[max(0, i - 2) : i] + tokens[i + 1 : i + 3]
         if any(t.text == "телефон" or (t.text.isdigit() and len(t.text) >= 5) for t in near):
             continue
-        if _morph.reads_as_pet_name(low):
+        if _names_pet(tokens, lemmas, i, head) and _morph.reads_as_pet_name(low):
             return [Evidence(field="kind", rule=PET_NAME[0], value=str(PostKind.LOST),
                              weight=PET_NAME[1], snippet=word)]
     return []
+
+
+def _names_pet(tokens: list[Token], lemmas: list[str], i: int, head: int) -> bool:
+    """Whether the name at `i` is the animal's, not the writer's: a finder signs off with
+    their own name ("…у Пятёрочки. Ирина.", "Светлана ждёт звонка"). It must follow a naming
+    word ("зовут", "кличка", "отзывается на имя"), or stand beside an animal word, a
+    possessive or a pet word in its sentence, or open the post (its header); never when it
+    ends the post or is its last sentence alone, nor with a contact word just after it."""
+    segment = tokens[i].segment
+    if any(lemmas[j] in NAME_CUES for j in range(max(0, i - 3), i)):
+        return True
+    alone = (i == 0 or tokens[i - 1].segment != segment) and (
+        i + 1 == len(tokens) or tokens[i + 1].segment != segment)
+    if i + 1 == len(tokens) or (alone and segment == tokens[-1].segment):
+        return False
+    after = [j for j in range(i + 1, min(len(tokens), i + 4)) if tokens[j].segment == segment]
+    if any(lemmas[j] in CONTACT_WORDS or tokens[j].text in CONTACT_WORDS for j in after):
+        return False
+    beside = [j for j in range(max(0, i - 2), min(len(tokens), i + 3))
+              if j != i and tokens[j].segment == segment]
+    if any(lemmas[j] in SPECIES_WORDS or lemmas[j] in ANIMAL_WORDS or lemmas[j] in PET_WORDS
+           for j in beside):
+        return True
+    opens = i == 0 or tokens[i - 1].segment != segment
+    return opens and segment < head
 
 
 _CYRILLIC = re.compile(r"[а-я]+")
@@ -146,6 +179,14 @@ def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind
     for hit in hits:
         scores[PostKind(hit.value)] += hit.weight
     positive = sum(max(0.0, s) for s in scores.values())
+    # An adoption, sale, fund-raising or advert post describes its animal as an owner would
+    # (a name, a birthday, papers, "наш малыш", "очень ждём"): summed, those cues outweighed
+    # "ищет дом" and made it `lost`, and the bot would comment on it. Implicit cues never
+    # outvote such a post; only an explicit loss or find ("пропал", "нашли") does.
+    stated = any(hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits)
+    if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and not stated:
+        best = max((PostKind.OTHER, PostKind.RESOLVED), key=lambda k: scores[k])
+        return best, _confidence(scores[best], positive)
     best = max(scores, key=lambda k: scores[k])
     side, opposite = sorted((PostKind.LOST, PostKind.FOUND), key=lambda k: -scores[k])
     if best in {PostKind.OTHER, PostKind.RESOLVED} and scores[best] >= _KIND_THRESHOLD:

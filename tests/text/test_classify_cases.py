@@ -161,3 +161,51 @@ def test_regression_street_adjective_of_a_city_is_not_the_city() -> None:
 ])
 def test_regression_pronouns_and_verbs_are_not_cities(text: str) -> None:
     assert classify_post(text).city is None
+
+
+# Issue 12 review (written here): adoption, sale and fund-raising posts describe the animal as
+# an owner would; summed, those cues made them `lost`, and the bot would comment on them.
+@pytest.mark.parametrize("text", [
+    "Ищет дом Барсик! 2023 года рождения, есть ветпаспорт",
+    "Пристраиваем щенков! Здоровы с рождения, привиты, с паспортом",
+    "Девочка Ася ищет семью. Стерилизована, 2 года. Очень ждём её новых хозяев!",
+    "Котик Персик ищет дом. Наш любимый малыш",
+    "Продаётся котёнок Тиша, 2024 года рождения, родословная, квартирный",
+    "Собираем средства на лечение Рекса, нашего любимца после травмы",
+])
+def test_regression_owner_cues_never_outvote_adoption_or_sale(text: str) -> None:
+    label = classify_post(text)
+    assert label.kind is PostKind.OTHER, label.evidence_for("kind")
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("Пропала собака у зоомагазина на Ленина, кличка Рекс", "lost"),
+    ("Нашли котёнка у подъезда. Если хозяин не найдётся, пристроим в добрые руки", "found"),
+])
+def test_an_explicit_loss_or_find_still_beats_an_other_word(text: str, kind: str) -> None:
+    assert classify_post(text).kind == PostKind(kind)
+
+
+def test_regression_from_birth_counts_once() -> None:
+    rules = [e.rule for e in classify_post("Кот глухой с рождения").evidence_for("kind")]
+    assert rules.count("lost.life_history") == 1 and "lost.papers" not in rules
+
+
+@pytest.mark.parametrize("text", [
+    "Кошка на дереве, может упасть",
+    "Котёнок на улице, может замёрзнуть",
+    "Собака у трассы, может попасть под машину",
+    "Пёс у вокзала, может укусить",
+    "Кошка на дереве, может быть голодная",
+    "Собака у магазина, может быть потерялась",
+])
+def test_regression_a_bystanders_hazard_or_guess_is_not_an_owners_cue(text: str) -> None:
+    label = classify_post(text)
+    assert label.kind is not PostKind.LOST, label.evidence_for("kind")
+
+
+@pytest.mark.parametrize("text", ["Может прятаться в подвалах", "может не отзываться на кличку",
+                                  "Может громко мяукать", "может бояться людей"])
+def test_owner_foretelling_behaviour_is_a_lost_cue(text: str) -> None:
+    rules = {e.rule for e in classify_post(text).evidence_for("kind")}
+    assert "lost.may_behave" in rules, text

@@ -104,9 +104,11 @@ def test_measure_part_blind(measure_part: Report) -> None:
     assert scores["n"] == 305
     assert scores["other"] <= 0.01
     assert scores["swapped"] <= 0.03
-    assert scores["side"] >= 0.78
+    # Lowered after the review's false-positive fixes (0.783 → 0.775, lost 0.839 → 0.828):
+    # a name or an owner's cue no longer outvotes an adoption post, nor sides a card alone.
+    assert scores["side"] >= 0.774
     assert scores["unknown"] <= 0.19
-    assert scores["lost"] >= 0.83
+    assert scores["lost"] >= 0.827
     assert scores["found"] >= 0.62
     assert scores["species"] >= 0.93
     assert scores["city"] >= 0.99
@@ -238,12 +240,38 @@ def test_third_pass_classes(text: str, kind: str) -> None:
     assert label.kind == PostKind(kind), label.evidence_for("kind")
 
 
-def test_a_given_name_is_an_owner_cue_but_a_place_or_contact_is_not() -> None:
-    named = classify_post("Рыжий, 5 лет. Тишка").evidence_for("kind")
-    assert any(e.rule == "lost.pet_name" and e.snippet == "Тишка" for e in named)
-    for text in ("Бегает у Битцы, рыжий", "Звонить Ольге, рыжий кот", "Пол: мальчик"):
-        rules = {e.rule for e in classify_post(text).evidence_for("kind")}
-        assert "lost.pet_name" not in rules, text
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Тишка, рыжий, 5 лет",
+        "Рыжий кот Тишка, 5 лет",
+        "Рыжий, 5 лет, откликается на имя Тишка",
+        "Убежал наш Тишка, рыжий",
+    ],
+)
+def test_a_given_name_is_an_owner_cue(text: str) -> None:
+    named = classify_post(text).evidence_for("kind")
+    assert any(e.rule == "lost.pet_name" and e.snippet == "Тишка" for e in named), named
+
+
+# A place, a contact, a field name, and the finder signing off (written here).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Бегает у Битцы, рыжий",
+        "Звонить Ольге, рыжий кот",
+        "Пол: мальчик",
+        "Рыжий, 5 лет. Тишка",
+        "Кошка у подъезда, бегала возле Пятёрочки. Ирина.",
+        "Собака на остановке, ищем хозяев. Наталья.",
+        "Рыжий кот сидит у магазина. Светлана ждёт звонка",
+        "Подобрали щенка у школы. Тимур.",
+        "Серый кот у третьего подъезда. Марина, пишите в лс",
+    ],
+)
+def test_a_place_contact_or_signature_is_not_the_pets_name(text: str) -> None:
+    rules = {e.rule for e in classify_post(text).evidence_for("kind")}
+    assert "lost.pet_name" not in rules, text
 
 
 @pytest.mark.parametrize(
