@@ -64,8 +64,9 @@ def _share_cpu_arena(ort: Any, options: Any) -> None:
     Each session's own arena keeps its peak for good and grows in powers of two, so U²-Net-p,
     the species classifier and the embedder held the sum of their peaks; one shared arena holds
     about the largest. With no memory pattern (its planned block is one more per-session peak)
-    the three sessions went from 760 to 443 MiB resident (`scripts/bench_load.py` prints the
-    whole process) at no measurable cost in speed on this 2-core machine.
+    the three sessions in one process went from 760 to 443 MiB resident, and
+    `scripts/bench_load.py --real-vision` from 909 to 589 MiB peak, at the same U²-Net-p speed
+    (interleaved runs on this 2-core machine).
     """
     global _shared_arena_registered
     with _ARENA_LOCK:
