@@ -5,7 +5,10 @@ thread, `Pipeline.process_pending(limit=…)` rounds in another, on SQLite. Post
 fake VK in waves in date order (a poll cycle per wave), so polling keeps finding new posts
 while the vision stages work through their backlog. Prints throughput per stage (posts/s
 polled, photos/s stored, posts/s through text, vision, index, matching and comments), the
-backlog over time (pending posts and photos, sampled every few seconds), and peak RSS.
+backlog over time (pending posts and photos, sampled every few seconds), and peak RSS. With
+`--real-vision` the vision stage is split into segmentation (ms per photo) and embedding (ms
+per post), and the end-to-end rate is also given in photos per minute; `--runs N` repeats the
+whole run N times, each in a fresh process, and prints the medians.
 
 Vision is fake by default (colour identities, as in the tests: this measures the bot, not
 the models); `--real-vision` loads the real segmenter and embedder from `--models-dir` and
@@ -16,6 +19,7 @@ toward the bot's memory.
     .venv/bin/python scripts/bench_load.py --groups 50 --posts 2000 --rate 100
     .venv/bin/python scripts/bench_load.py --groups 10 --posts 100 --real-vision \\
         --models-dir var/models
+    .venv/bin/python scripts/bench_load.py --groups 10 --posts 60 --real-vision --waves 1 --runs 3
 """
 
 from __future__ import annotations
