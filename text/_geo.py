@@ -165,7 +165,13 @@ def _index() -> dict[str, tuple[_Entry, ...]]:
         words = _split(row["name"])
         add(words, {"kind": "settlement", "name": row["name"], "city": row["city"],
                     "region": row["region"], "strictness": "geo"})
-    return {k: tuple(v) for k, v in index.items()}
+    # A form several places share goes first to the place whose own name it is: pymorphy3
+    # reads "Орлов" also as "орлов" (eagles'), so "орел" listed Орлов (5 thousand people)
+    # before Орёл (300 thousand) and "в Орле" resolved to the small town.
+    return {
+        k: tuple(sorted(v, key=lambda e, k=k: not (e.words == () and _split(e.name) == [k])))
+        for k, v in index.items()
+    }
 
 
 def _lem(tokens: list[Token], i: int) -> str:

@@ -55,3 +55,17 @@ def test_city_coordinates_and_distance() -> None:
     assert distance_km("Москва", "Санкт-Петербург") == pytest.approx(634, abs=15)
     assert distance_km("Москва", "Москва") == pytest.approx(0.0, abs=1e-6)
     assert distance_km("Москва", "Нетакогогорода") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "city"),
+    [
+        # pymorphy3 also reads "Орлов" as "eagles'": the form "орел" is the big city's own name.
+        ("Пропала собака в Орле", "Орёл"),
+        ("Пропала собака, г. Орёл", "Орёл"),
+        ("Орёл. Нашли кошку", "Орёл"),
+        ("Пропала кошка в Орлове", "Орлов"),
+    ],
+)
+def test_a_shared_word_form_goes_to_the_city_it_names(text: str, city: str) -> None:
+    assert classify_post(text).city == city
