@@ -28,6 +28,7 @@ from text._rules import (
     SPECIES_PAIRS,
     SPECIES_WORDS,
     STATEMENT_RULES,
+    THING_RULE,
     Rule,
     stem_species,
 )
@@ -184,7 +185,9 @@ def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind
     # "ищет дом" and made it `lost`, and the bot would comment on it. Implicit cues never
     # outvote such a post; only an explicit loss or find ("пропал", "нашли") does.
     stated = any(hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits)
-    if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and not stated:
+    # "Потерялись ключи", "нашли сосиски с таблетками": the statement is about a thing.
+    thing = any(hit.rule == THING_RULE.name for hit in hits)
+    if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and (thing or not stated):
         best = max((PostKind.OTHER, PostKind.RESOLVED), key=lambda k: scores[k])
         return best, _confidence(scores[best], positive)
     best = max(scores, key=lambda k: scores[k])

@@ -102,7 +102,7 @@ def test_measure_part_blind(measure_part: Report) -> None:
         "city": measure_part.accuracy("city"),
     }
     assert scores["n"] == 305
-    assert scores["other"] <= 0.01
+    assert scores["other"] <= 0.014  # 4 of 305: memorial words (other.memorial) took one
     assert scores["swapped"] <= 0.03
     # Lowered after the review's false-positive fixes (0.783 → 0.775, lost 0.839 → 0.828):
     # a name or an owner's cue no longer outvotes an adoption post, nor sides a card alone.
