@@ -184,7 +184,9 @@ def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind
     # (a name, a birthday, papers, "наш малыш", "очень ждём"): summed, those cues outweighed
     # "ищет дом" and made it `lost`, and the bot would comment on it. Implicit cues never
     # outvote such a post; only an explicit loss or find ("пропал", "нашли") does.
-    stated = any(hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits)
+    stated = any(
+        hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits
+    ) and max(scores[PostKind.LOST], scores[PostKind.FOUND]) >= _STATEMENT_WEIGHT
     # "Потерялись ключи", "нашли сосиски с таблетками": the statement is about a thing.
     thing = any(hit.rule == THING_RULE.name for hit in hits)
     if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and (thing or not stated):

@@ -2,8 +2,9 @@
 lost things, news, jokes) and resolved ones: a post read as lost or found can be matched and
 commented on, so the share read that way must not grow.
 
-The floors are the shares measured on 2026-12-04 after the rules written from set 1: set 1
-(read while writing them) 11 of 60, set 2 (held out: 25 of 60 before, 20 after).
+The floors are the counts measured on 2026-12-04 with the rules written from sets 1 and 2: set 1
+11 of 60, set 2 18 (held out for the first batch of rules: 25 before, 20 after), set 3 (held out
+for all of them: 26 before, 17 after).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _read_as_a_side(prefix: str) -> int:
     )
 
 
-@pytest.mark.parametrize(("prefix", "at_most"), [("w1-", 11), ("w2-", 20)])
+@pytest.mark.parametrize(("prefix", "at_most"), [("w1-", 11), ("w2-", 18), ("w3-", 17)])
 def test_few_posts_about_something_else_are_read_as_lost_or_found(prefix: str, at_most: int):
     assert sum(row["id"].startswith(prefix) for row in ROWS) == 60
     assert _read_as_a_side(prefix) <= at_most
@@ -46,6 +47,8 @@ def test_few_posts_about_something_else_are_read_as_lost_or_found(prefix: str, a
         "Догхантеры в Заречном районе! Нашли разбросанные сосиски с таблетками, берегите собак",
         "Сегодня не стало нашего Графа. 14 лет он был рядом, встречал у двери.",
         "Уезжаю на вахту на 2 месяца, нужна передержка для моего кота Фунтика, кастрирован, 4 года",
+        "Потерян паспорт на имя Сидоровой Анны, нашедшего просим вернуть",
+        "Бесплатное чипирование! Чип поможет вернуть питомца, если он когда-нибудь потеряется",
     ],
 )
 def test_a_loss_or_find_of_something_else_is_not_a_lost_or_found_pet(text: str) -> None:
