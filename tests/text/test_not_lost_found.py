@@ -2,9 +2,9 @@
 lost things, news, jokes) and resolved ones: a post read as lost or found can be matched and
 commented on, so the share read that way must not grow.
 
-The floors are the counts measured on 2026-12-04 with the rules written from sets 1 and 2: set 1
-11 of 60, set 2 18 (held out for the first batch of rules: 25 before, 20 after), set 3 (held out
-for all of them: 26 before, 17 after).
+The floors are the counts measured on 2026-12-04 (of 60 each; see the file's comment): set 1
+10, set 2 15, set 3 13 (rules were written from these three), set 4 25 (held out from all of
+them; 31 before).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def _read_as_a_side(prefix: str) -> int:
     )
 
 
-@pytest.mark.parametrize(("prefix", "at_most"), [("w1-", 11), ("w2-", 18), ("w3-", 17)])
+@pytest.mark.parametrize(
+    ("prefix", "at_most"), [("w1-", 10), ("w2-", 15), ("w3-", 13), ("w4-", 25)]
+)
 def test_few_posts_about_something_else_are_read_as_lost_or_found(prefix: str, at_most: int):
     assert sum(row["id"].startswith(prefix) for row in ROWS) == 60
     assert _read_as_a_side(prefix) <= at_most
