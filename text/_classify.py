@@ -40,6 +40,8 @@ _SIDE_THRESHOLD = 1.5  # one weak cue (an age, "молодой", "ласковы
 _SIDE_MARGIN = 1.0  # a side must lead the opposite side by this much, else `unknown`
 # A statement counts as one (`_decide_kind`) at its full weight: not a hashtag ("#пропала").
 _STATEMENT_WEIGHT = 2.0
+# Statements addressed to whoever found or lost something, which do not name it.
+_ADDRESSING_RULES = frozenset({"lost.finder", "found.who_lost", "found.to_owner"})
 _HEAD_BOOST = 1.5  # rules matching in the first sentence (the header) weigh more
 # A post that opens with a short place line ("улица Некрасова, 18, Реутов. Пропала кошка!")
 # has its header in the second sentence.
@@ -187,8 +189,25 @@ def _decide_kind(hits: list[Evidence], describes_animal: bool) -> tuple[PostKind
     stated = any(
         hit.rule in STATEMENT_RULES and hit.weight >= _STATEMENT_WEIGHT for hit in hits
     ) and max(scores[PostKind.LOST], scores[PostKind.FOUND]) >= _STATEMENT_WEIGHT
-    # "Потерялись ключи", "нашли сосиски с таблетками": the statement is about a thing.
-    thing = any(hit.rule == THING_RULE.name for hit in hits)
+    # "Потерялись ключи", "нашли сосиски с таблетками": the statement is about a thing. Only
+    # when every statement is inside that phrase: "Пропала собака. Потеряла телефон, пока
+    # искала" is a lost dog, and the thing then counts for nothing.
+    # Words to whoever found or lost "it" ("нашедшему вознаграждение", "кто потерял?") do not
+    # say what "it" is, and a statement its side's negations cancel ("если кто нашёл") says
+    # nothing either.
+    things = [hit for hit in hits if hit.rule == THING_RULE.name]
+    elsewhere = [
+        hit
+        for hit in hits
+        if hit.rule in STATEMENT_RULES
+        and hit.rule not in _ADDRESSING_RULES
+        and scores[PostKind(hit.value)] >= _STATEMENT_WEIGHT
+        and not any(hit.snippet in thing.snippet for thing in things)
+    ]
+    thing = bool(things) and not elsewhere
+    if things and elsewhere:
+        scores[PostKind.OTHER] -= sum(hit.weight for hit in things)
+        positive = sum(max(0.0, s) for s in scores.values())
     if scores[PostKind.OTHER] >= _SIDE_THRESHOLD and (thing or not stated):
         best = max((PostKind.OTHER, PostKind.RESOLVED), key=lambda k: scores[k])
         return best, _confidence(scores[best], positive)

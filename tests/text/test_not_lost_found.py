@@ -3,8 +3,9 @@ lost things, news, jokes) and resolved ones: a post read as lost or found can be
 commented on, so the share read that way must not grow.
 
 The floors are the counts measured on 2026-12-04 (of 60 each; see the file's comment): set 1
-11, set 2 15, set 3 13 (rules were written from these three), set 4 25 (held out from all of
-them; 31 before).
+14, set 2 18, set 3 15 (rules were written from these three), set 4 27 (held out from all of
+them; 31 before). Real lost and found posts that share those words stay lost or found (below):
+that cost a few written posts, and is the right trade (a pet left unread stays lost).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _read_as_a_side(prefix: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("prefix", "at_most"), [("w1-", 11), ("w2-", 15), ("w3-", 13), ("w4-", 25)]
+    ("prefix", "at_most"), [("w1-", 14), ("w2-", 18), ("w3-", 15), ("w4-", 27)]
 )
 def test_few_posts_about_something_else_are_read_as_lost_or_found(prefix: str, at_most: int):
     assert sum(row["id"].startswith(prefix) for row in ROWS) == 60
@@ -93,3 +94,24 @@ def test_a_find_with_a_person_or_a_bag_in_it_stays_found(text: str) -> None:
 
 def test_a_sleepless_owner_still_lost_a_pet() -> None:
     assert classify_post("Кот пропал 3 дня назад, у нас пропал сон").kind is PostKind.LOST
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Found by a review: real posts the rules for posts about something else took away.
+        ("Пропала собака. Потеряла телефон пока бегала искать, пишите в личку!", PostKind.LOST),
+        ("Найдена кошка рядом с потерянными ключами у подъезда, ищем хозяев", PostKind.FOUND),
+        ("Пропала собака, той-терьер, кличка Игрушка. Потеряли Игрушку в парке", PostKind.LOST),
+        ("Пропал кот. Без таблеток погибнет — забыли таблетки дать, а он выскочил", PostKind.LOST),
+        ("Убежал пёс, испугался салюта. Дома ждём, вернулся бы скорее", PostKind.LOST),
+        ("Кот вернулся домой на день и снова ушёл, неделю нет. Пропал рыжий кот", PostKind.LOST),
+        ("Мы дома все обыскали, кот пропал. Возможно выскочил в подъезд", PostKind.LOST),
+        ("Пропал кот. Его не стало видно во дворе с понедельника", PostKind.LOST),
+        ("Пропала собака покойного дедушки, после похорон убежала со двора", PostKind.LOST),
+        ("Потерялась собака, выскочила из такси на Ленина. Лабрадор палевый", PostKind.LOST),
+        ("Пропала собака! На ошейнике GPS трекер, но батарея села", PostKind.LOST),
+    ],
+)
+def test_real_posts_with_those_words_keep_their_side(text: str, kind: PostKind) -> None:
+    assert classify_post(text).kind is kind

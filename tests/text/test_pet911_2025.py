@@ -102,9 +102,7 @@ def test_measure_part_blind(measure_part: Report) -> None:
         "city": measure_part.accuracy("city"),
     }
     assert scores["n"] == 305
-    # 5 of 305: two cards the rules left `unknown` went to `other` with the rules for posts
-    # about something else (memorials, warnings, questions, foster requests).
-    assert scores["other"] <= 0.017
+    assert scores["other"] <= 0.01
     assert scores["swapped"] <= 0.03
     # Lowered after the review's false-positive fixes (0.783 → 0.775, lost 0.839 → 0.828):
     # a name or an owner's cue no longer outvotes an adoption post, nor sides a card alone.
