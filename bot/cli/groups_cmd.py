@@ -29,6 +29,18 @@ def register(app: typer.Typer) -> None:
 #: The database column for a group's city (`groups.city`, String(255)).
 MAX_CITY_CHARS = 255
 
+# What `groups add` says for each `GroupRefusal.reason`.
+_REFUSALS = {
+    "bad_ref": lambda r: str(r.cause),
+    "not_found": lambda r: f"unknown VK community {r.name!r}: {r.cause}",
+    "dead_token": lambda r: f"the VK token is dead or wrong: {r.cause}",
+    "vk_error": lambda r: f"could not look up {r.name!r} on VK: {r.cause}",
+    "deactivated": lambda r: f"VK community {r.name!r} is {r.cause}; it cannot be polled",
+    "closed": lambda r: (
+        f"VK community {r.name!r} is closed or private; petmatch can only read open walls"
+    ),
+}
+
 
 @contextmanager
 def _one_line_database_errors() -> Iterator[None]:
@@ -82,7 +94,7 @@ def add(
     from bot import storage
     from bot.cli.db_cmd import open_migrated
     from bot.cli.run_cmd import build_gateway, record_calls
-    from bot.vk.errors import GroupNotFoundError, TokenError, VkError
+    from bot.group_checks import GroupRefusal, pollable_group
 
     if kind is not None and kind not in storage.GROUP_KINDS:
         fail(f"--kind must be one of {', '.join(storage.GROUP_KINDS)}, not {kind!r}")
@@ -93,24 +105,11 @@ def add(
     gateway = build_gateway(settings)
     try:
         try:
-            info = gateway.resolve_group(ref)
-        except ValueError as exc:
-            fail(str(exc))
-        except GroupNotFoundError as exc:
-            fail(f"unknown VK community {ref!r}: {exc}")
-        except TokenError as exc:
-            fail(f"the VK token is dead or wrong: {exc}")
-        except VkError as exc:
-            fail(f"could not look up {ref!r} on VK: {exc}")
+            info = pollable_group(gateway, ref)
+        except GroupRefusal as refusal:
+            fail(_REFUSALS[refusal.reason](refusal))
         finally:
             record_calls(engine, gateway)
-        if info.deactivated:
-            fail(f"VK community {info.screen_name!r} is {info.deactivated}; it cannot be polled")
-        if info.is_closed:
-            fail(
-                f"VK community {info.screen_name!r} is closed or private; "
-                "petmatch can only read open walls"
-            )
         now = datetime.now(UTC)
         with _one_line_database_errors(), storage.session_scope(engine) as session:
             group, created = storage.upsert_group(

@@ -18,6 +18,17 @@ class GroupError(Exception):
     """A group operation that could not be done; the message is for the page."""
 
 
+# What the page says for each `GroupRefusal.reason`.
+_REFUSALS = {
+    "bad_ref": lambda r: f"Не понимаю ссылку на группу: {r.cause}",
+    "not_found": lambda r: f"Такой группы в VK нет: {r.name}",
+    "dead_token": lambda r: "Токен VK не действует.",
+    "vk_error": lambda r: f"VK не ответил: {type(r.cause).__name__}",
+    "deactivated": lambda r: f"Группа {r.name} удалена или заблокирована ({r.cause}).",
+    "closed": lambda r: f"Группа {r.name} закрыта: бот читает только открытые стены.",
+}
+
+
 def add_group(
     sessions: storage.SessionFactory,
     gateway: Any,
@@ -30,26 +41,14 @@ def add_group(
 ) -> tuple[Group, bool]:
     """Look the community up on VK and add it (or update it), refusing closed or deleted
     communities, as the CLI does."""
-    from bot.vk.errors import GroupNotFoundError, TokenError, VkError
+    from bot.group_checks import GroupRefusal, pollable_group
 
     if gateway is None:
         raise GroupError("Нет токена VK: группу нельзя проверить и добавить.")
     try:
-        info = gateway.resolve_group(ref)
-    except ValueError as exc:
-        raise GroupError(f"Не понимаю ссылку на группу: {exc}") from exc
-    except GroupNotFoundError as exc:
-        raise GroupError(f"Такой группы в VK нет: {ref}") from exc
-    except TokenError as exc:
-        raise GroupError("Токен VK не действует.") from exc
-    except VkError as exc:
-        raise GroupError(f"VK не ответил: {type(exc).__name__}") from exc
-    if info.deactivated:
-        raise GroupError(
-            f"Группа {info.screen_name} удалена или заблокирована ({info.deactivated})."
-        )
-    if info.is_closed:
-        raise GroupError(f"Группа {info.screen_name} закрыта: бот читает только открытые стены.")
+        info = pollable_group(gateway, ref)
+    except GroupRefusal as refusal:
+        raise GroupError(_REFUSALS[refusal.reason](refusal)) from refusal
     with storage.session_scope(sessions) as session:
         return storage.upsert_group(
             session,
