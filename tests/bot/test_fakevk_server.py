@@ -114,6 +114,9 @@ def test_fake_vk_command_serves_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as in a terminal: a test run started in the background (nohup, `&`) ignores
+        # SIGINT, and an ignored SIGINT is inherited, so the command would never hear it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None
@@ -135,6 +138,11 @@ def test_fake_vk_command_serves_until_interrupted() -> None:
         assert body == {"response": {"object_id": 1001, "type": "group"}}
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)  # a loaded CI machine is slow to exit
+        try:
+            out, err = process.communicate(timeout=30)  # a loaded CI machine is slow to exit
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leak it into the next test
+            process.communicate()
+            raise
     assert process.returncode == 0, err
     assert "stopped" in out
